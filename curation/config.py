@@ -281,8 +281,12 @@ class SampleParams(_Section):
 
 # --------------------------------------------------------------------------- report
 class ReportParams(_Section):
-    contact_sheet_clips: int = Field(4, ge=1)
-    contact_sheet_frames: int = Field(4, ge=1)
+    contact_sheet_clips: int = Field(4, ge=1, le=50, description="clips per tier shown in the HTML contact sheet")
+    contact_sheet_frames: int = Field(4, ge=1, le=16, description="frames sampled (evenly) from each contact-sheet clip")
+    thumb_width: int = Field(160, ge=32, le=640, description="contact-sheet frame width, pixels")
+    histogram_bins: int = Field(20, ge=2, le=200, description="bins over difficulty 0..1 (plot and metrics/difficulty_hist.csv)")
+    top_tags: int = Field(5, ge=0, le=50, description="most frequent tags listed per tier")
+    max_listed_rejects: int = Field(500, ge=0, description="rejected files listed by name in the HTML (the rest are counted)")
 
 
 # --------------------------------------------------------------------------- root
