@@ -42,8 +42,9 @@ def load(paths: ReportPaths) -> ReportInputs:
     return load_inputs(paths.tiers, paths.rejects, paths.metrics_dir, paths.shard_manifest)
 
 
-def build_summary(inputs: ReportInputs, params: ReportParams) -> dict[str, Any]:
-    return summarize(inputs, params, formula=difficulty_formula())
+def build_summary(inputs: ReportInputs, params: ReportParams, difficulty_weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """The summary dict; `difficulty_weights` (params.score.weights) is shown next to the formula."""
+    return summarize(inputs, params, formula=difficulty_formula(), difficulty_weights=difficulty_weights)
 
 
 def build_plots(inputs: ReportInputs, summary: dict[str, Any]) -> dict[str, bytes]:
@@ -81,7 +82,7 @@ def write_stage_outputs(params: Params, base_dir: str | Path = ".", progress: bo
     base = Path(base_dir)
     paths = ReportPaths.from_params(params, base)
     inputs = load(paths)
-    summary = build_summary(inputs, params.report)
+    summary = build_summary(inputs, params.report, params.score.weights.model_dump())
     reports = base / params.paths.reports_dir
     metrics = base / params.paths.metrics_dir
     out = {

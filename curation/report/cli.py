@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReportInputError as exc:
         err.print(f"difficulty-report: {exc}", markup=False, highlight=False)
         return 2
-    summary = build_summary(inputs, params.report)
+    summary = build_summary(inputs, params.report, params.score.weights.model_dump())
 
     if args.html:
         write_text(args.html, build_html(inputs, summary, params.report, paths, progress=not args.no_progress))

@@ -56,6 +56,8 @@ pre {{ background: #f1f3f6; padding: 10px 12px; border-radius: 6px; white-space:
 .muted {{ color: #6b7383; }}
 .warn {{ color: #9a1c1c; font-weight: 600; }}
 code {{ font-size: 12px; }}
+.pair {{ display: flex; flex-wrap: wrap; gap: 12px 40px; align-items: flex-start; }}
+.pair > div {{ flex: 0 1 auto; min-width: 320px; }}
 footer {{ color: #6b7383; font-size: 12px; margin-top: 24px; }}
 """
 
@@ -138,13 +140,20 @@ def _tier_table(summary: dict[str, Any]) -> str:
 def _formula(summary: dict[str, Any]) -> str:
     f = summary["difficulty_formula"]
     body = f"<pre>{esc(f)}</pre>" if f else '<p class="warn">Formula unavailable: curation.score.difficulty.FORMULA could not be imported.</p>'
+    dw = summary.get("difficulty_weights")
+    if dw:
+        cells = "".join(f"<tr><td><code>{esc(k)}</code></td><td class=num>{esc(v)}</td></tr>" for k, v in dw.items())
+        weights_table = f"<div><h3>Weights (params.yaml score.weights)</h3><table><tr><th>component</th><th class=num>weight</th></tr>{cells}</table></div>"
+    else:
+        weights_table = ""
     w = summary["weights"]
     weights = "".join(
         f"<tr><td><code>{esc(col)}</code></td><td>{esc(val)}</td><td class=num>{n}</td></tr>"
         for col in ("clip_weights", "captioner_weights")
         for val, n in w[col].items()
     )
-    return body + f"<h3>Model weights behind the scores</h3><table><tr><th>column</th><th>value</th><th class=num>clips</th></tr>{weights}</table>"
+    models = f"<div><h3>Model weights behind the scores</h3><table><tr><th>column</th><th>value</th><th class=num>clips</th></tr>{weights}</table></div>"
+    return body + f'<div class="pair">{weights_table}{models}</div>'
 
 
 def _plots(plots: dict[str, bytes]) -> str:
@@ -211,10 +220,29 @@ def _metrics(summary: dict[str, Any]) -> str:
     for name, data in summary["stage_metrics"].items():
         rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(v)}</td></tr>" for k, v in _flatten(data))
         blocks.append(f"<h3>metrics/{esc(name)}.json</h3><table>{rows}</table>")
-    if summary["shard_manifest"] is not None:
-        rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(v)}</td></tr>" for k, v in _flatten(summary["shard_manifest"]))
-        blocks.append(f"<h3>shard manifest</h3><table>{rows}</table>")
+    manifest = summary["shard_manifest"]
+    if manifest is not None:
+        blocks.append("<h3>shard manifest</h3>" + _shard_tiers(manifest.get("tiers")))
+        rest = {k: v for k, v in manifest.items() if k != "tiers"}
+        rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(v)}</td></tr>" for k, v in _flatten(rest))
+        blocks.append(f"<table>{rows}</table>")
     return "".join(blocks)
+
+
+def _shard_tiers(tiers: Any) -> str:
+    """Per-tier shard table when the manifest has the shard writer's `tiers` block; '' otherwise."""
+    if not isinstance(tiers, dict) or not all(isinstance(v, dict) for v in tiers.values()):
+        return ""
+    rows = []
+    for t, v in tiers.items():
+        tier = int(t) if str(t).isdigit() else 0
+        mib = v.get("bytes") / 2**20 if isinstance(v.get("bytes"), int | float) else None
+        rows.append(
+            f"<tr><td>{_swatch(tier)}{esc(t)}</td><td class=num>{esc(v.get('shards'))}</td><td class=num>{esc(v.get('samples'))}</td>"
+            f"<td class=num>{esc(v.get('hours'))}</td><td class=num>{_num(mib, '{:.2f}')}</td></tr>"
+        )
+    head = "<tr><th>tier</th><th class=num>shards</th><th class=num>samples</th><th class=num>hours</th><th class=num>MiB</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
 
 
 def render_html(

@@ -138,7 +138,9 @@ def brief(obj: Any, depth: int = 3) -> Any:
     return obj
 
 
-def summarize(inputs: ReportInputs, params: ReportParams, formula: str | None = None) -> dict[str, Any]:
+def summarize(
+    inputs: ReportInputs, params: ReportParams, formula: str | None = None, difficulty_weights: dict[str, float] | None = None
+) -> dict[str, Any]:
     """The whole report as a plain dict (fixed key order, rounded numbers)."""
     clips = inputs.clips
     tiered = [r for r in clips if r["tier"] in TIERS]
@@ -165,6 +167,7 @@ def summarize(inputs: ReportInputs, params: ReportParams, formula: str | None = 
         "rejects": _rejects(inputs.rejects),
         "weights": _weights(clips),
         "difficulty_formula": formula,
+        "difficulty_weights": dict(difficulty_weights) if difficulty_weights is not None else None,
         "difficulty_histogram": _histogram(clips, params.histogram_bins),
         "stage_metrics": brief(inputs.stage_metrics),
         "shard_manifest": brief(inputs.shard_manifest) if inputs.shard_manifest is not None else None,

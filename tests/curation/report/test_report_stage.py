@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation.config import PathsParams, parse_params
+from curation.config import DifficultyWeights, PathsParams, parse_params
 from curation.report import write_stage_outputs
+from curation.report.summary import difficulty_formula
 from tests.conftest import ROOT
 from tests.curation.report.conftest import write_tables
 
@@ -55,6 +57,10 @@ def test_stage_outputs(report_dir):
     assert page.count('src="data:image/jpeg') == 3 and page.count('class="placeholder"') == 2
     doc = json.loads(out["json"].read_text())
     assert doc["stage_metrics"] == {"ingest": {"clips": 12, "rejects": {"zero_length": 2}}}
+    assert doc["difficulty_weights"] == params.score.weights.model_dump() and "score.weights" in page
+    assert doc["difficulty_formula"] == difficulty_formula()  # the scorer's string when it is importable, else None
+    if doc["difficulty_formula"]:
+        assert html.escape(doc["difficulty_formula"].splitlines()[0]) in page
     first = {k: p.read_bytes() for k, p in out.items()}
     write_stage_outputs(params, base_dir=report_dir, progress=False)
     assert {k: p.read_bytes() for k, p in out.items()} == first  # byte-identical re-run
@@ -69,7 +75,7 @@ def test_dvc_repro_and_metrics_show(report_dir):
     _project(report_dir)
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
     (report_dir / "dvc.yaml").write_text(yaml.safe_dump({"vars": ["params.yaml"], "stages": {"report": stage}}, sort_keys=False))
-    (report_dir / "params.yaml").write_text(yaml.safe_dump({"paths": PathsParams().model_dump(), "report": {"contact_sheet_clips": 1}}))
+    (report_dir / "params.yaml").write_text(yaml.safe_dump({"paths": PathsParams().model_dump(), "score": {"weights": DifficultyWeights().model_dump()}, "report": {"contact_sheet_clips": 1}}))
     shutil.copytree(ROOT / "curation" / "report", report_dir / "curation" / "report", ignore=shutil.ignore_patterns("__pycache__"))
     (report_dir / "pipelines").mkdir()
     shutil.copy(ROOT / "pipelines" / "report.py", report_dir / "pipelines" / "report.py")
@@ -79,7 +85,8 @@ def test_dvc_repro_and_metrics_show(report_dir):
     for name in ("ingest", "caption", "score", "tiers", "shards"):
         (report_dir / "metrics" / f"{name}.json").write_text(json.dumps({"stage": name}))
     (report_dir / "data" / "shards").mkdir()
-    (report_dir / "data" / "shards" / "manifest.json").write_text(json.dumps({"tiers": {"1": {"shards": 1}}, "shards": [1, 2]}))
+    manifest = {"tiers": {"1": {"shards": 2, "samples": 7, "hours": 0.25, "bytes": 3 * 2**20}}, "shards": [{}, {}], "excluded": 2}
+    (report_dir / "data" / "shards" / "manifest.json").write_text(json.dumps(manifest))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
     run = lambda *a: subprocess.run([dvc, *a], cwd=report_dir, env=env, capture_output=True, text=True, timeout=300)  # noqa: E731
     assert run("init", "--no-scm", "-q").returncode == 0
@@ -94,4 +101,6 @@ def test_dvc_repro_and_metrics_show(report_dir):
     assert '"random_init": true' in flat and '"tiered_clips": 10' in flat
     page = (report_dir / "reports" / "difficulty.html").read_text()
     assert "shard manifest" in page and "[2 items]" in page
-    assert run("status").stdout.strip().endswith("up to date.") or "up to date" in run("status").stdout
+    assert "<td class=num>2</td><td class=num>7</td><td class=num>0.25</td><td class=num>3.00</td>" in page
+    status = run("status")
+    assert status.returncode == 0 and "up to date" in status.stdout  # outputs match the lock: nothing left to rebuild
