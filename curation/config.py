@@ -192,9 +192,9 @@ class TierParams(_Section):
 
 # --------------------------------------------------------------------------- shard
 class ShardParams(_Section):
-    max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
-    max_samples: int = Field(1000, ge=1)
-    include_flow_curve: bool = True
+    max_bytes: int = Field(256 * 1024 * 1024, ge=10240, description="upper bound of a shard tar's size (a lone sample larger than this gets its own shard)")
+    max_samples: int = Field(1000, ge=1, description="upper bound of samples per shard")
+    include_flow_curve: bool = True  # add <key>.flow.npy (the per-frame-pair flow curve) to each sample
 
 
 # --------------------------------------------------------------------------- loader / curriculum
@@ -226,6 +226,9 @@ class LoaderParams(_Section):
     shuffle_buffer: int = Field(64, ge=0)
     seed: int = 0
     verify_shards: bool = True
+    short_clips: Literal["pad", "skip"] = "pad"  # clips shorter than the frame window: repeat the last frame, or skip
+    flow_curve_length: int = Field(16, ge=0, description="flow_curve is zero-padded/truncated to this length (0: not yielded)")
+    decode_threads: int = Field(1, ge=0, description="decord threads per clip (0 = decord decides)")
 
 
 class CurriculumParams(_Section):
