@@ -4,9 +4,11 @@ A sample with key K (= clip_id) has these members, written in sorted name order:
 
     K.flow.npy  float32 [n] flow curve          (only with shard.include_flow_curve and a curve)
     K.json      metadata: every tiers-table column (scores, lineage, caption, language, tags,
-                tier, difficulty, clip_weights, ...) plus `key`, `tier_rank` (0-based position in
-                the tier's sample order), `has_text_embedding`, `text_embedding_dim`,
-                `has_flow_curve`, `shard_params_hash`
+                tier, difficulty, clip_weights, ...) except bulky vectors (flow_curve,
+                clip_embedding, thumb_signature, any list > 64 values: named in
+                `omitted_columns`), plus `key`, `tier_rank` (0-based position in the tier's
+                sample order), `has_text_embedding`, `text_embedding_dim`, `has_flow_curve`,
+                `shard_params_hash`
     K.mp4       the clip file's bytes, unchanged
     K.npy       float32 [D] text embedding; zeros when the clip has none (has_text_embedding=false)
     K.txt       the caption, UTF-8, empty when there is none
@@ -29,8 +31,11 @@ import numpy as np
 
 from shards.tarformat import member_size
 
-#: tiers-table columns that never go into the json member
-JSON_EXCLUDED = frozenset({"flow_curve"})
+#: tiers-table columns that never go into the json member: the flow curve has its own member,
+#: the CLIP embedding / thumbnail signature are bulky score internals (hundreds of floats)
+JSON_EXCLUDED = frozenset({"flow_curve", "clip_embedding", "thumb_signature"})
+#: any other list column longer than this is left out of the json too (named in `omitted_columns`)
+JSON_MAX_LIST = 64
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -115,8 +120,10 @@ def encode_sample(
     has_emb = embedding is not None
     emb = np.asarray(embedding, dtype=np.float32).reshape(-1) if has_emb else np.zeros(text_dim, dtype=np.float32)
 
-    meta = {k: json_safe(v) for k, v in row.items() if k not in JSON_EXCLUDED}
+    omitted = sorted(k for k, v in row.items() if k in JSON_EXCLUDED or (isinstance(v, (list, tuple, np.ndarray)) and len(v) > JSON_MAX_LIST))
+    meta = {k: json_safe(v) for k, v in row.items() if k not in omitted}
     meta.update(
+        omitted_columns=omitted,
         key=key,
         tier_rank=int(tier_rank),
         has_text_embedding=has_emb,

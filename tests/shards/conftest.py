@@ -63,6 +63,7 @@ def build_dataset(root: Path, per_tier: dict[int, int], fps: int = 8, seconds: f
                     "clip_sha256": sha256(path),
                     "clip_weights": "random-init",
                     "params_hash": "abc123",
+                    "thumb_signature": [float(n)] * 768,
                 }
             )
             n += 1
@@ -74,7 +75,7 @@ def build_dataset(root: Path, per_tier: dict[int, int], fps: int = 8, seconds: f
             ("duration_s", pa.float64()), ("fps", pa.float64()), ("num_frames", pa.int32()), ("width", pa.int32()),
             ("height", pa.int32()), ("source_path", pa.string()), ("source_sha256", pa.string()), ("start_s", pa.float64()),
             ("end_s", pa.float64()), ("start_frame", pa.int64()), ("end_frame", pa.int64()), ("clip_sha256", pa.string()),
-            ("clip_weights", pa.string()), ("params_hash", pa.string()),
+            ("clip_weights", pa.string()), ("params_hash", pa.string()), ("thumb_signature", pa.list_(pa.float32())),
         ]
     )
     table = pa.Table.from_pylist(rows, schema=schema)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from curation.config import load_params
@@ -51,6 +52,7 @@ def _names(root: Path) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_pipeline_and_cli_write(dataset, tmp_path):
     pf = _params_file(dataset, tmp_path)
     proc = subprocess.run([sys.executable, "-m", "pipelines.shard", "--params", str(pf)], cwd=ROOT, capture_output=True, text=True)

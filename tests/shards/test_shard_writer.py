@@ -85,6 +85,7 @@ def test_tar_members_are_deterministic_and_complete(shard_set, dataset):
         assert meta["tier"] == row["tier"] and meta["tier_rank"] == 0 and meta["clip_sha256"] == row["clip_sha256"]
         assert meta["difficulty"] == row["difficulty"] and meta["tags"] == row["tags"] and meta["clip_weights"] == "random-init"
         assert meta["source_path"] == row["source_path"] and meta["start_frame"] == 0 and meta["has_flow_curve"] is True
+        assert "thumb_signature" not in meta and "flow_curve" not in meta and meta["omitted_columns"] == ["flow_curve", "thumb_signature"]
         assert tar.extractfile(f"{key}.mp4").read() == Path(row["clip_path"]).read_bytes()
         emb = np.load(io.BytesIO(tar.extractfile(f"{key}.npy").read()))
         flow = np.load(io.BytesIO(tar.extractfile(f"{key}.flow.npy").read()))
@@ -155,3 +156,36 @@ def test_killed_write_temp_is_not_listed_and_is_cleaned(dataset, tmp_path):
     assert not [p for p in out.parent.rglob("*") if ".tmp-" in p.name]
     report = verify_manifest(out)
     assert report.ok and not report.warnings
+
+
+def test_real_tiers_schema_is_accepted(dataset, tmp_path):
+    """The tier stage's schema (curation.schemas.TIERS): bulky vectors stay out of the json."""
+    import pyarrow as pa
+
+    from curation import schemas
+
+    if not hasattr(schemas, "TIERS"):
+        import pytest
+
+        pytest.skip("curation.schemas.TIERS not defined yet")
+
+    def default(f):
+        if f.nullable:
+            return None
+        t = f.type
+        return "" if pa.types.is_string(t) else [] if pa.types.is_list(t) else False if pa.types.is_boolean(t) else 0
+
+    rows = []
+    for r in dataset["rows"]:
+        full = {f.name: r.get(f.name, default(f)) for f in schemas.TIERS}
+        full["clip_embedding"] = [0.5] * 512
+        rows.append(full)
+    path = tmp_path / "tiers.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.TIERS), path)
+    m = write({**dataset, "tiers": path}, tmp_path / "s")
+    assert m["totals"]["samples"] == 15 and m["skipped"] == []
+    e = m["shards"][0]
+    with tarfile.open(tmp_path / "s" / e["path"]) as tar:
+        meta = json.loads(tar.extractfile(f"{e['first_key']}.json").read())
+    assert "clip_embedding" in meta["omitted_columns"] and "clip_embedding" not in meta
+    assert {"tier_reason", "caption_source", "difficulty_formula"} <= set(meta)
