@@ -7,7 +7,8 @@ previous frame's histograms, averaged over the three channels (0 = same colour
 distribution, 2 = disjoint).  A frame starts a new shot when the distance is
 above `threshold` AND above `ratio` x the mean distance of the last `window`
 frames of the current shot (so steady fast motion, whose distances are all
-high, does not fire on every frame).
+high, does not fire on every frame).  The first two distances of a shot only
+feed the mean: a shot lasts at least 3 frames (far below any min clip length).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 BINS = 16
+MIN_HISTORY = 2  # distances seen in the current shot before a cut can fire (shots last >= 3 frames)
 
 
 def color_histogram(frame: np.ndarray, analysis_width: int = 64) -> np.ndarray:
@@ -54,7 +56,10 @@ class HistogramCutDetector:
             return False
         d = histogram_distance(hist, prev)
         self.last_distance = d
-        mean = sum(self.recent) / len(self.recent) if self.recent else 0.0
+        if len(self.recent) < MIN_HISTORY:  # too early in the shot to tell a cut from its own motion
+            self.recent.append(d)
+            return False
+        mean = sum(self.recent) / len(self.recent)
         if d > self.threshold and d > self.ratio * mean:
             self.recent.clear()  # a new shot: its own motion statistics
             return True
