@@ -28,7 +28,8 @@ class _Section(BaseModel):
 
 # --------------------------------------------------------------------------- paths
 class PathsParams(_Section):
-    raw: str = "data/raw"  # input videos (the sample corpus stage writes here)
+    raw: str = "data/raw"  # input videos (the ingest stage reads here)
+    sample_corpus: str = "data/sample_corpus"  # the sample_corpus stage writes here (point raw at it for the demo)
     clips_dir: str = "data/clips"  # normalized clip mp4 files
     clips_table: str = "data/clips.parquet"
     rejects_table: str = "data/rejects.parquet"
@@ -63,7 +64,8 @@ class CutDetectParams(_Section):
     enabled: bool = True
     threshold: float = Field(0.35, gt=0, le=2, description="histogram L1 distance (0..2) that counts as a hard cut")
     ratio: float = Field(3.0, ge=1, description="distance must also exceed ratio x the running mean distance")
-    analysis_width: int = Field(64, ge=16, le=512)
+    analysis_width: int = Field(64, ge=16, le=512, description="frames are downscaled to this width for the histograms")
+    window: int = Field(16, ge=1, le=1000, description="frames in the running mean of recent distances")
 
 
 class IngestParams(_Section):

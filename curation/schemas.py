@@ -13,7 +13,7 @@ import pyarrow as pa
 CLIPS = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),  # sha256(source_sha256, params_hash, start_frame, end_frame)[:20]
-        pa.field("clip_path", pa.string(), nullable=False),  # normalized mp4, path as configured (relative to the repo)
+        pa.field("clip_path", pa.string(), nullable=False),  # normalized mp4: <paths.clips_dir>/<clip_id[:2]>/<clip_id>.mp4 (as configured, relative to the repo)
         pa.field("clip_sha256", pa.string(), nullable=False),  # sha256 of the clip file bytes
         pa.field("clip_bytes", pa.int64(), nullable=False),
         pa.field("source_path", pa.string(), nullable=False),  # relative to paths.raw
@@ -30,7 +30,7 @@ CLIPS = pa.schema(
         pa.field("codec", pa.string(), nullable=False),  # "h264"
         pa.field("pix_fmt", pa.string(), nullable=False),  # "yuv420p"
         pa.field("gop", pa.int32(), nullable=False),  # keyframe interval in frames
-        pa.field("split_reason", pa.string(), nullable=False),  # how the clip ends: "cut" | "max_length" | "end"
+        pa.field("split_reason", pa.string(), nullable=False),  # how the clip ends: "cut" (next frame starts a new shot) | "max_length" | "end"
         pa.field("source_codec", pa.string()),
         pa.field("source_width", pa.int32()),
         pa.field("source_height", pa.int32()),
@@ -38,6 +38,9 @@ CLIPS = pa.schema(
         pa.field("source_duration_s", pa.float64()),
         pa.field("source_rotation", pa.int32()),  # display-matrix rotation applied when normalizing
         pa.field("has_audio", pa.bool_()),
+        pa.field("source_cuts", pa.int32()),  # hard cuts the detector found in the whole source
+        pa.field("source_dropped_segments", pa.int32()),  # segments of the source shorter than min_clip_seconds (not written)
+        pa.field("source_dropped_s", pa.float64()),  # their total length, seconds
         pa.field("params_hash", pa.string(), nullable=False),  # section_hash(params.ingest)
     ]
 )
@@ -47,7 +50,7 @@ REJECTS = pa.schema(
         pa.field("source_path", pa.string(), nullable=False),
         pa.field("source_sha256", pa.string()),  # null when the file could not be read
         pa.field("stage", pa.string(), nullable=False),  # "ingest", ...
-        pa.field("reason", pa.string(), nullable=False),  # short code: no_video_stream, zero_length, unreadable, ...
+        pa.field("reason", pa.string(), nullable=False),  # short code; ingest's codes: curation.ingest.validate.REJECT_REASONS
         pa.field("detail", pa.string(), nullable=False),  # human-readable explanation
         pa.field("params_hash", pa.string(), nullable=False),
     ]
