@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample-corpus": ("curation.sample_corpus", "generate the deterministic sample video corpus (lavfi sources + caption sidecars)"),
     "ingest": ("curation.ingest.cli", "probe, reject, cut and normalize raw videos into clips (clips.parquet, rejects.parquet)"),
+    "caption": ("curation.caption.cli", "caption clips (sidecars, else captioner), tag vocabulary, embed captions (captions.parquet, text_embeddings.npy)"),
 }
 
 

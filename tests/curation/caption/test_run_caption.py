@@ -56,7 +56,7 @@ def test_run_caption_end_to_end(corpus, capsys):
     assert by["c0"]["tags"] == ["slow", "sunset"] and by["c1"]["tags"] == ["slow-motion", "spinning"]
     assert (by["c2"]["language"], by["c2"]["language_source"], by["c2"]["caption_source"]) == ("fr", "sidecar", "sidecar:json")
     assert by["c2"]["tags"] == ["neon", "night", "zoom"] and by["c2"]["tag_categories"] == ["lighting", "lighting", "camera"]
-    assert (by["c3"]["language"], by["c3"]["caption_source"], by["c3"]["tags"]) == ("de", "sidecar:vtt", ["pan"])
+    assert (by["c3"]["language"], by["c3"]["caption_source"], by["c3"]["tags"]) == ("de", "sidecar:vtt", ["pan", "slow"])
 
     for cid in ("c4", "c5"):
         r = by[cid]
@@ -123,3 +123,11 @@ def test_pipeline_entry_point_reads_params_file(corpus, tmp_path, capsys):
     assert "caption: 1 clips, 1 captioned" in capsys.readouterr().out
     (row,) = pq.read_table(params.paths.captions_table).to_pylist()
     assert row["tags"] == ["aerial", "timelapse"] and row["language"] == "en"
+
+    # the `curation caption` subcommand, with path and encoder overrides
+    from curation.cli import main as cli_main
+
+    out = tmp_path / "cli" / "captions.parquet"
+    assert cli_main(["caption", "--params", str(pfile), "--no-progress", "--text-encoder", "minilm", "--captions-table", str(out), "--text-embeddings", str(tmp_path / "cli" / "emb.npy")]) == 0
+    (row,) = pq.read_table(out).to_pylist()
+    assert row["text_encoder"] == "minilm:all-MiniLM-L6-v2" and np.load(tmp_path / "cli" / "emb.npy").shape == (1, 384)

@@ -17,7 +17,14 @@ def test_seed_vocabulary_covers_four_categories_and_languages(vocab):
 def test_tags_non_english_terms_accent_and_case_insensitive(vocab):
     assert vocab.tag("PANORAMICA aérea al ATARDECER", "es") == (["aerial", "pan", "sunset"], ["camera", "camera", "lighting"])
     assert vocab.tag("Zoom avant sur la ville, la nuit", "fr") == (["night", "zoom"], ["lighting", "camera"])
-    assert vocab.tag("Ein langsamer Schwenk über die Stadt im Gegenlicht", "de") == (["backlit", "pan"], ["lighting", "camera"])
+    assert vocab.tag("Ein langsamer Schwenk über die Stadt im Gegenlicht", "de") == (["backlit", "pan", "slow"], ["lighting", "camera", "motion"])
+    assert vocab.tag("un zoom lent dans une fractale", "fr")[0] == ["fractal", "slow", "zoom"]
+    assert vocab.tag("a lente de la cámara", "es")[0] == []  # "lente" is French-only (a lens in Spanish)
+
+
+def test_static_noise_is_not_a_static_camera(vocab):
+    assert vocab.tag("Flickering static noise on grey", "en")[0] == ["flickering", "noise"]
+    assert vocab.tag("a static shot of a tree", "en")[0] == ["static"]
 
 
 def test_whole_words_only(vocab):
