@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample-corpus": ("curation.sample_corpus", "generate the deterministic sample video corpus (lavfi sources + caption sidecars)"),
     "ingest": ("curation.ingest.cli", "probe, reject, cut and normalize raw videos into clips (clips.parquet, rejects.parquet)"),
     "caption": ("curation.caption.cli", "caption clips (sidecars, else captioner), tag vocabulary, embed captions (captions.parquet, text_embeddings.npy)"),
+    "score": ("curation.score.cli", "score clips: CLIP, optical flow, cheap signals -> difficulty 0..1, near-duplicates (scores.parquet)"),
+    "tier": ("curation.tier.cli", "assign curriculum tiers 1-5 by difficulty and quality (tiers.parquet: one joined row per clip)"),
 }
 
 

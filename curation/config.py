@@ -140,37 +140,49 @@ class CaptionParams(_Section):
 
 # --------------------------------------------------------------------------- score
 class ClipModelParams(_Section):
-    model: str = "ViT-B-32"
-    pretrained: str | None = "openai"  # open_clip tag, or a local checkpoint path
-    allow_random_init: bool = False
-    sample_fps: float = Field(1.0, gt=0, le=30)
-    max_frames: int = Field(16, ge=2)
+    model: str = "ViT-B-32"  # open_clip model name (open_clip.list_models())
+    pretrained: str | None = "openai"  # open_clip tag (weights from the local cache), or a local checkpoint path
+    allow_download: bool = False  # let open_clip fetch a tag's weights from the network (never in CI / offline)
+    allow_random_init: bool = False  # no weights: seeded random init, every row records clip_weights="random-init"
+    sample_fps: float = Field(1.0, gt=0, le=30, description="frames per second embedded with CLIP")
+    max_frames: int = Field(16, ge=2, description="cap on CLIP frames per clip (memory and time stay bounded)")
     batch_size: int = Field(16, ge=1)
     device: str = "cpu"
+    seed: int = 0  # seeds the random init, so random-init runs are reproducible
 
 
 class FlowParams(_Section):
-    sample_fps: float = Field(4.0, gt=0, le=30)
+    sample_fps: float = Field(4.0, gt=0, le=30, description="adjacent-frame pairs per second measured with DIS")
     width: int = Field(160, ge=32, le=1024, description="frames are downscaled to this width for DIS")
     preset: Literal["ultrafast", "fast", "medium"] = "fast"
     moving_threshold: float = Field(0.002, ge=0, description="per-pixel flow (fraction of width per frame-pair) counted as moving")
 
 
 class DifficultyWeights(_Section):
-    flow: float = 0.35
-    flow_p95: float = 0.15
-    moving_fraction: float = 0.10
-    semantic_change: float = 0.15
-    spatial_complexity: float = 0.10
-    cut_density: float = 0.05
-    temporal_noise: float = 0.10
+    flow_mean: float = Field(0.35, ge=0)
+    flow_p95: float = Field(0.15, ge=0)
+    moving_fraction: float = Field(0.10, ge=0)
+    semantic_change: float = Field(0.15, ge=0)
+    spatial_complexity: float = Field(0.10, ge=0)
+    cut_density: float = Field(0.05, ge=0)
+    temporal_noise: float = Field(0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DifficultyWeights":
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("difficulty weights must not all be zero")
+        return self
 
 
 class ScoreParams(_Section):
     clip: ClipModelParams = ClipModelParams()
     flow: FlowParams = FlowParams()
     weights: DifficultyWeights = DifficultyWeights()
-    dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="CLIP cosine above which two clips are near-duplicates")
+    dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="similarity above which two clips are near-duplicates (CLIP cosine; thumbnail similarity with random-init CLIP)")
+    cut_threshold: float = Field(0.35, gt=0, le=2, description="colour-histogram L1 distance (0..2) between consecutive frames that counts as a residual cut")
+    cut_ratio: float = Field(3.0, ge=1, description="... and the distance must exceed ratio x the clip's median frame distance")
+    analysis_width: int = Field(64, ge=16, le=512, description="thumbnail width for the cut scan")
+    threads: int = Field(0, ge=0, description="torch threads per worker (0: cpu_count // engine.workers)")
 
 
 # --------------------------------------------------------------------------- tier

@@ -74,3 +74,80 @@ CAPTIONS = pa.schema(
         pa.field("params_hash", pa.string(), nullable=False),  # section_hash(params.caption)
     ]
 )
+
+# ---------------------------------------------------------------- score
+SCORES = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),  # rows in clips.parquet order
+        pa.field("score_error", pa.string()),  # null when scored; else why not (decode failed, path refused, ...): excluded from tiers
+        pa.field("clip_model", pa.string(), nullable=False),  # open_clip model name
+        pa.field("clip_weights", pa.string(), nullable=False),  # "pretrained:<tag>" | "checkpoint:<path>" | "random-init"
+        pa.field("frames_decoded", pa.int32()),
+        pa.field("clip_frames", pa.int32()),  # frames embedded with CLIP
+        pa.field("flow_pairs", pa.int32()),  # adjacent-frame pairs measured with DIS
+        pa.field("clip_embedding", pa.list_(pa.float32())),  # L2-normalized mean CLIP image embedding
+        pa.field("caption_similarity", pa.float64()),  # cosine(text embedding, mean image embedding); null when uncaptioned
+        pa.field("semantic_change", pa.float64()),  # 1 - mean cosine of consecutive CLIP frame embeddings
+        pa.field("flow_mean", pa.float64()),  # mean optical flow, fraction of frame width per second
+        pa.field("flow_p95", pa.float64()),  # mean per-pair 95th-percentile flow, width per second
+        pa.field("moving_fraction", pa.float64()),  # share of pixels above flow.moving_threshold
+        pa.field("flow_curve", pa.list_(pa.float32())),  # mean flow per second of clip (width per second), ceil(duration) values
+        pa.field("temporal_noise", pa.float64()),  # mean abs luma residual after flow warping / 255
+        pa.field("spatial_complexity", pa.float64()),  # mean luma gradient / 255 at flow width
+        pa.field("cuts", pa.int32()),  # residual hard cuts found inside the clip
+        pa.field("cut_density", pa.float64()),  # cuts per second
+        pa.field("sharpness", pa.float64()),  # variance of the Laplacian (grey CLIP frames, clip resolution)
+        pa.field("exposure", pa.float64()),  # (1 - clipped share) x (1 - |mean luma - 0.5|), 0..1
+        pa.field("thumb_signature", pa.list_(pa.float32())),  # 4 RGB 8x8 thumbnails (768 values 0..255), dedup fallback
+        pa.field("n_flow_mean", pa.float64()),  # normalized components, 0..1 (curation/score/difficulty.py)
+        pa.field("n_flow_p95", pa.float64()),
+        pa.field("n_moving_fraction", pa.float64()),
+        pa.field("n_semantic_change", pa.float64()),
+        pa.field("n_spatial_complexity", pa.float64()),
+        pa.field("n_cut_density", pa.float64()),
+        pa.field("n_temporal_noise", pa.float64()),
+        pa.field("difficulty", pa.float64()),  # weighted mean of the normalized components used, 0..1; null on score_error
+        pa.field("difficulty_components", pa.list_(pa.string()), nullable=False),  # components in the difficulty (semantic_change dropped with random-init CLIP)
+        pa.field("difficulty_formula", pa.string(), nullable=False),  # formula version (curation.score.difficulty.FORMULA_VERSION)
+        pa.field("is_duplicate", pa.bool_(), nullable=False),
+        pa.field("duplicate_of", pa.string()),  # clip_id of the kept near-duplicate (earlier in (source_path, start_s, clip_id) order)
+        pa.field("duplicate_similarity", pa.float64()),
+        pa.field("dedup_method", pa.string(), nullable=False),  # "clip-cosine" | "thumbnail" (random-init CLIP)
+        pa.field("params_hash", pa.string(), nullable=False),  # section_hash(params.score)
+    ]
+)
+
+# ---------------------------------------------------------------- tier
+TIER_FIELDS = pa.schema(
+    [
+        pa.field("tier", pa.int32(), nullable=False),  # 1..5; 0 = excluded
+        pa.field("tier_name", pa.string(), nullable=False),
+        pa.field("tier_reason", pa.string(), nullable=False),  # why this tier (rank, band, budget, quality method)
+        pa.field("excluded_reason", pa.string()),  # null unless tier 0: "duplicate_of:<clip_id>", "score_error: ...", "not_scored"
+        pa.field("quality", pa.float64()),  # the tier-5 quality score (see quality_method)
+        pa.field("quality_method", pa.string()),  # "clip-caption-similarity" | "sharpness-exposure (fallback: ...)"
+        pa.field("tier_method", pa.string(), nullable=False),  # params.tier.method
+        pa.field("tier_params_hash", pa.string(), nullable=False),  # section_hash(params.tier)
+    ]
+)
+
+
+def tiers_schema() -> pa.Schema:
+    """tiers.parquet: ONE row per clip = CLIPS + CAPTIONS + SCORES + TIER_FIELDS.
+
+    clip_id appears once; the captions' and scores' `params_hash` become
+    `caption_params_hash` / `score_params_hash`.  Caption and score columns are
+    nullable here (a clip may have no caption or score row).
+    """
+    fields = list(CLIPS)
+    for prefix, schema in (("caption", CAPTIONS), ("score", SCORES)):
+        for f in schema:
+            if f.name == "clip_id":
+                continue
+            name = f"{prefix}_params_hash" if f.name == "params_hash" else f.name
+            fields.append(pa.field(name, f.type, nullable=True))
+    fields += list(TIER_FIELDS)
+    return pa.schema(fields)
+
+
+TIERS = tiers_schema()

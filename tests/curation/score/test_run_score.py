@@ -1,0 +1,106 @@
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curation.schemas import SCORES
+from curation.score import difficulty as diff
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(corpus):
+    return {r["clip_id"]: r for r in pq.read_table(corpus.params.paths.scores_table).to_pylist()}
+
+
+def test_one_row_per_clip_with_the_schema(scored_corpus):
+    corpus, summary = scored_corpus
+    t = pq.read_table(corpus.params.paths.scores_table)
+    assert t.schema.equals(SCORES, check_metadata=False)
+    assert t.column("clip_id").to_pylist() == corpus.ids  # clips.parquet order
+    assert summary.clips == len(corpus.ids)
+
+
+def test_random_init_is_recorded_in_every_row_and_metrics(scored_corpus):
+    corpus, summary = scored_corpus
+    rows = _rows(corpus)
+    assert {r["clip_weights"] for r in rows.values()} == {"random-init"}
+    assert {r["dedup_method"] for r in rows.values()} == {"thumbnail"}
+    ok = [r for r in rows.values() if r["score_error"] is None]
+    assert all("semantic_change" not in r["difficulty_components"] for r in ok)
+    m = json.loads((Path(corpus.params.paths.metrics_dir) / "score.json").read_text())
+    assert m["clip_weights"] == "random-init" and m["clip_random_init"] is True
+    assert m["clips"] == len(corpus.ids) and m["failed"] == 2 and m["duplicates"] == 1
+
+
+def test_static_scores_lower_than_moving_and_noisy(scored_corpus):
+    rows = _rows(scored_corpus[0])
+    static = rows["static"]
+    for other in ("mandelbrot", "noise", "pan", "testsrc"):
+        assert static["flow_mean"] < rows[other]["flow_mean"], other
+        assert static["difficulty"] < rows[other]["difficulty"], other
+    assert rows["noise"]["temporal_noise"] > 5 * max(rows["pan"]["temporal_noise"], 1e-4)
+    assert static["spatial_complexity"] < rows["mandelbrot"]["spatial_complexity"]
+    for r in rows.values():
+        if r["score_error"] is None:
+            assert 0.0 <= r["difficulty"] <= 1.0
+            for name in diff.COMPONENTS:
+                n = r[f"n_{name}"]
+                assert n is None or 0.0 <= n <= 1.0
+
+
+def test_residual_cut_is_counted(scored_corpus):
+    rows = _rows(scored_corpus[0])
+    assert rows["cut"]["cuts"] == 1 and rows["cut"]["cut_density"] == pytest.approx(0.5)
+    assert all(rows[k]["cuts"] == 0 for k in ("static", "pan", "testsrc"))
+
+
+def test_caption_similarity_only_for_captioned_clips(scored_corpus):
+    rows = _rows(scored_corpus[0])
+    assert rows["static"]["caption_similarity"] is not None and rows["mandelbrot"]["caption_similarity"] is not None
+    assert rows["noise"]["caption_similarity"] is None
+    emb = rows["static"]["clip_embedding"]
+    assert len(emb) == 384 and abs(sum(x * x for x in emb) - 1) < 1e-4  # ViT-S-32 embed dim, unit norm
+
+
+def test_exact_reencode_is_a_duplicate_of_the_original(scored_corpus):
+    rows = _rows(scored_corpus[0])
+    copy = rows["testsrc_copy"]
+    assert copy["is_duplicate"] and copy["duplicate_of"] == "testsrc" and copy["duplicate_similarity"] > 0.97
+    assert [k for k, r in rows.items() if r["is_duplicate"]] == ["testsrc_copy"]
+
+
+def test_bad_clips_get_an_error_row_not_a_crash(scored_corpus):
+    rows = _rows(scored_corpus[0])
+    assert rows["broken"]["score_error"].startswith("decode failed")
+    assert "not an existing file inside paths.clips_dir" in rows["outside"]["score_error"]
+    for k in ("broken", "outside"):
+        assert rows[k]["difficulty"] is None and rows[k]["clip_weights"] == "random-init" and not rows[k]["is_duplicate"]
+
+
+def test_two_runs_write_identical_bytes(scored_corpus, tmp_path):
+    from curation.config import parse_params
+    from curation.score import run_score
+
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    data["paths"]["metrics_dir"] = str(tmp_path / "metrics")
+    run_score(parse_params(data), progress=False)
+    assert Path(corpus.params.paths.scores_table).read_bytes() == (tmp_path / "scores.parquet").read_bytes()
+    assert (Path(corpus.params.paths.metrics_dir) / "score.json").read_text() == (tmp_path / "metrics" / "score.json").read_text()
+
+
+def test_missing_weights_stop_the_run_before_any_work(scored_corpus, tmp_path):
+    from curation.config import parse_params
+    from curation.score import run_score
+    from curation.score.clip_model import ClipWeightsUnavailable
+
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["score"]["clip"]["allow_random_init"] = False
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    with pytest.raises(ClipWeightsUnavailable):
+        run_score(parse_params(data), progress=False)
+    assert not (tmp_path / "scores.parquet").exists()
