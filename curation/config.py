@@ -181,6 +181,7 @@ class ScoreParams(_Section):
     dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="similarity above which two clips are near-duplicates (CLIP cosine; thumbnail similarity with random-init CLIP)")
     cut_threshold: float = Field(0.35, gt=0, le=2, description="colour-histogram L1 distance (0..2) between consecutive frames that counts as a residual cut")
     cut_ratio: float = Field(3.0, ge=1, description="... and the distance must exceed ratio x the clip's median frame distance")
+    cut_pixel_threshold: float = Field(0.10, ge=0, le=1, description="... and the mean abs grey difference (0..1) of the pair must reach this")
     analysis_width: int = Field(64, ge=16, le=512, description="thumbnail width for the cut scan")
     threads: int = Field(0, ge=0, description="torch threads per worker (0: cpu_count // engine.workers)")
 

@@ -121,6 +121,8 @@ def _load_real(p: ClipModelParams) -> tuple[Any, Any, str]:
         shown = ", ".join(tags[:12]) + (" ..." if len(tags) > 12 else "") if tags else "none"
         raise FileNotFoundError(f"{p.pretrained!r} is neither an existing checkpoint file nor an open_clip tag of {p.model} (tags: {shown})")
     cfg = open_clip.get_pretrained_cfg(p.model, p.pretrained) or {}
+    # every open_clip 3.x tag has an `hf_hub` source, which open_clip prefers: forcing the Hub
+    # offline makes the load cache-only (no url fallback is attempted when hf_hub is set)
     with hub_offline(not p.allow_download):
         model, _, preprocess = open_clip.create_model_and_transforms(
             p.model, pretrained=p.pretrained, device=p.device, force_quick_gelu=bool(cfg.get("quick_gelu", False))

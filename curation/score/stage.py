@@ -114,7 +114,7 @@ class ScoreStage(Stage):
             pair_starts = set(flow_pair_starts(n, fps, p.flow.sample_fps))
             thumb_idx = sig.thumb_positions(n)
             meter = FlowMeter(p.flow, fps, self._dis)
-            cuts = sig.CutScanner(p.analysis_width, p.cut_threshold, p.cut_ratio)
+            cuts = sig.CutScanner(p.analysis_width, p.cut_threshold, p.cut_ratio, p.cut_pixel_threshold)
             clip_frames: list[np.ndarray] = []
             sharp, expo, complexity = [], [], []
             thumbs: dict[int, np.ndarray] = {}

@@ -31,6 +31,17 @@ def tiny_stage():
     from curation.config import parse_params
 
     params = parse_params({"score": {"clip": TINY_CLIP}})
-    stage = ScoreStage(params.score, "/", threads=2)
+    stage = ScoreStage(params.score, "/", threads=1)
     stage.setup()
     return stage
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread in these tests: a shared 2-core machine slows down badly with oversubscribed threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

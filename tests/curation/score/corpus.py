@@ -125,7 +125,7 @@ def corpus_params(root: Path, **over) -> Params:
             "metrics_dir": str(root / "metrics"),
         },
         "engine": {"workers": 1},
-        "score": {"clip": dict(TINY_CLIP)},
+        "score": {"clip": dict(TINY_CLIP), "threads": 1},  # one torch thread: fast on a shared 2-core machine
         "tier": {"refinement_fraction": 0.15},
     }
     for k, v in over.items():

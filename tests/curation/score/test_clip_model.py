@@ -15,14 +15,11 @@ def test_missing_weights_without_random_init_is_a_clear_error():
 
 
 @pytest.mark.slow
-def test_known_tag_not_in_cache_fails_offline_fast():
-    """ViT-B-32/openai is a real tag; offline, with an empty cache, loading fails in the hub's offline mode."""
-    import time
-
-    t = time.monotonic()
-    with pytest.raises(ClipWeightsUnavailable, match="pretrained='openai'"):
+def test_known_tag_not_in_cache_is_refused_offline():
+    """ViT-B-32/openai is a real tag; with an empty cache, loading fails (the Hub is forced offline)."""
+    with pytest.raises(ClipWeightsUnavailable, match="pretrained='openai'") as err:
         load_clip(ClipModelParams(model="ViT-B-32", pretrained="openai", allow_random_init=False))
-    assert time.monotonic() - t < 120  # no minute-long network retries
+    assert "local cache" in str(err.value)
 
 
 def test_null_pretrained_needs_random_init_and_unknown_model_is_refused():

@@ -44,3 +44,29 @@ def test_undecodable_file_raises_decode_error(tmp_path):
         ClipVideo(bad)
     with pytest.raises(DecodeError):
         ClipVideo(tmp_path / "missing.mp4")
+
+
+@pytest.mark.media
+def test_cut_scanner_finds_the_hard_cuts_of_real_footage(bikes_mp4, tmp_path):
+    """bikes.mp4 (10 s street montage) has 5 hard cuts (frames 30, 76, 137, 187, 242 at 25 fps)."""
+    from tests.curation.score.corpus import cut_clip
+
+    found = {}
+    for name, path in (("bikes", bikes_mp4), ("synthetic", cut_clip(tmp_path / "cut.mp4"))):
+        scanner = sig.CutScanner(64, 0.35, 3.0, 0.10)
+        with ClipVideo(path) as video:
+            for _, rgb in video.iter_frames():
+                scanner.add(rgb)
+        found[name] = scanner.cuts()
+    assert found == {"bikes": 5, "synthetic": 1}
+
+
+def test_cut_scanner_ignores_smooth_motion(tmp_path):
+    from tests.curation.score.corpus import pan_clip, still_image
+
+    path = pan_clip(tmp_path / "pan.mp4", still_image(tmp_path / "s.png"), 128)
+    scanner = sig.CutScanner(64, 0.35, 3.0, 0.10)
+    with ClipVideo(path) as video:
+        for _, rgb in video.iter_frames():
+            scanner.add(rgb)
+    assert scanner.cuts() == 0 and len(scanner.distances) == 31
