@@ -97,6 +97,9 @@ class ScoreStage(Stage):
         except DecodeError as exc:
             row["score_error"] = f"decode failed: {exc}"
             return [row]
+        if not row.get("flow_pairs"):
+            row["score_error"] = f"too short to measure motion: {row.get('frames_decoded')} decodable frame(s)"
+            return [row]
         raw = {name: row.get(name) for name in diff.COMPONENTS}
         row.update(diff.normalize_all(raw))
         row["difficulty"], row["difficulty_components"] = diff.difficulty(raw, self.params.weights, self._clip.is_real)

@@ -39,3 +39,12 @@ def test_static_clip_has_no_flow_no_noise_no_cut(tiny_stage, tmp_path):
     assert r["temporal_noise"] == pytest.approx(0.0, abs=1e-3)
     assert r["cuts"] == 0 and r["spatial_complexity"] < 1e-3
     assert r["flow_pairs"] == 8 and r["frames_decoded"] == 32
+
+
+def test_single_frame_clip_gets_an_error_row(tiny_stage, tmp_path):
+    from tests.curation.score.corpus import lavfi_clip
+
+    path = lavfi_clip(tmp_path / "one.mp4", "testsrc2=size=128x96:rate=16", seconds=1 / 16)
+    row = tiny_stage.process({"clip_id": "one", "clip_path": str(path), "fps": 16.0})[0]
+    assert row["score_error"] == "too short to measure motion: 1 decodable frame(s)"
+    assert row.get("difficulty") is None and row["clip_weights"] == "random-init"

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from curation.score import signals as sig
