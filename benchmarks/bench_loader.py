@@ -69,6 +69,25 @@ def build(root: Path, clips: int, seconds: float, fps: int, dim: int) -> tuple[P
     return clips_dir, tiers, emb
 
 
+def print_stream_rates(params, shards_dir: Path, batch: int, samples: int, workers: list[int], per_sample_mb: float) -> None:
+    """Stream curriculum phase 1 of `params` with each DataLoader worker count; print clips/s (first batch timed apart)."""
+    print(f"{'workers':>7} {'startup s':>9} {'clips/s':>8} {'clips/s/worker':>14} {'MB/s':>6}")
+    for w in workers:
+        loader, _ = make_phase_loader(params, 0, shards_dir, batch_size=batch, num_workers=w)
+        nb = max(2, samples // batch)
+        t0 = time.perf_counter()
+        it = iter(loader)
+        next(it)
+        t1 = time.perf_counter()
+        for _ in range(nb - 1):
+            next(it)
+        t2 = time.perf_counter()
+        del it
+        n = (nb - 1) * batch
+        rate = n / (t2 - t1)
+        print(f"{w:>7} {t1 - t0:>9.2f} {rate:>8.1f} {rate / max(w, 1):>14.1f} {rate * per_sample_mb:>6.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=24)
@@ -104,28 +123,14 @@ def main() -> int:
         rng = np.random.default_rng(0)
         t = time.perf_counter()
         for _ in range(20):
-            decode_window(clip, frames=args.frames, stride=1, size=args.size, rng=rng, width=456, height=256)
+            decode_window(clip, frames=args.frames, stride=1, size=args.size, rng=rng)
         print(f"decode only (decord, one clip, {args.frames} frames -> {args.size}px): {(time.perf_counter() - t) / 20 * 1000:.1f} ms/clip")
         params = parse_params({
             "loader": {"frames": args.frames, "size": args.size, "shuffle_buffer": 8},
             "curriculum": {"phases": [{"tiers": {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}}]},
         })
         print(f"\nstream: phase 1 over all tiers, batch {args.batch}, {args.frames} frames at {args.size}x{args.size}, {args.samples} samples")
-        print(f"{'workers':>7} {'startup s':>9} {'clips/s':>8} {'clips/s/worker':>14} {'MB/s':>6}")
-        for w in args.workers:
-            loader, _ = make_phase_loader(params, 0, root / "shards", batch_size=args.batch, num_workers=w)
-            nb = max(2, args.samples // args.batch)
-            t0 = time.perf_counter()
-            it = iter(loader)
-            next(it)
-            t1 = time.perf_counter()
-            for _ in range(nb - 1):
-                next(it)
-            t2 = time.perf_counter()
-            del it
-            n = (nb - 1) * args.batch
-            rate = n / (t2 - t1)
-            print(f"{w:>7} {t1 - t0:>9.2f} {rate:>8.1f} {rate / max(w, 1):>14.1f} {rate * per_sample_mb:>6.1f}")
+        print_stream_rates(params, root / "shards", args.batch, args.samples, args.workers, per_sample_mb)
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -10,8 +10,10 @@ API
     # later: make_phase_loader(params, phase_index, shards_dir, state=ckpt["data"]) continues
 
 `phase_index` is 0-based into `params.curriculum.phases`.  `batch_size` defaults to the
-phase's `batch_size`, `num_workers` to `params.loader.num_workers`.  `make_tiers_loader`
+phase's `batch_size`, `num_workers` to `params.loader.num_workers`; `loader_overrides`
+(a dict) replaces fields of `params.loader` (frames, size, ...).  `make_tiers_loader`
 is the same for an explicit tier mix without curriculum (e.g. VAE training on all tiers).
+Both return `(PhaseLoader, LoaderState)`; `loader.plan.describe()` prints the phase's mix.
 
 Sample (one dict per clip; the default DataLoader collate batches it, all shapes fixed):
 
@@ -330,7 +332,7 @@ class CurriculumStream(IterableDataset):
         try:
             arr, valid = decode_window(
                 raw["mp4"], frames=lp.frames, stride=lp.frame_stride, size=lp.size, rng=np.random.default_rng(window_seed),
-                short_clips=lp.short_clips, width=meta.get("width"), height=meta.get("height"), threads=lp.decode_threads,
+                short_clips=lp.short_clips, threads=lp.decode_threads,
             )
         except ShortClip as exc:
             self.skipped += 1
@@ -411,9 +413,15 @@ def _restore_state(state: LoaderState | dict[str, Any] | None, fresh: LoaderStat
     return out
 
 
+def _loader_params(params: Params, overrides: dict[str, Any] | None) -> LoaderParams:
+    if not overrides:
+        return params.loader
+    return LoaderParams.model_validate({**params.loader.model_dump(), **overrides})
+
+
 def _build(params: Params, plan: PhasePlan, manifest: dict[str, Any], shards_dir: str | Path, state: Any, batch_size: int,
-           num_workers: int | None, verify: bool | None) -> tuple[PhaseLoader, LoaderState]:
-    lp = params.loader
+           num_workers: int | None, verify: bool | None, overrides: dict[str, Any] | None) -> tuple[PhaseLoader, LoaderState]:
+    lp = _loader_params(params, overrides)
     workers = lp.num_workers if num_workers is None else int(num_workers)
     if (lp.verify_shards if verify is None else verify):
         verify_shards(shards_dir, [e for s in plan.sources for e in s.shards])
@@ -434,13 +442,16 @@ def make_phase_loader(
     batch_size: int | None = None,
     num_workers: int | None = None,
     verify: bool | None = None,
+    loader_overrides: dict[str, Any] | None = None,
 ) -> tuple[PhaseLoader, LoaderState]:
-    """Loader of curriculum phase `phase_index` (0-based); see the module docstring."""
+    """Loader of curriculum phase `phase_index` (0-based); see the module docstring.
+
+    `loader_overrides` replaces fields of `params.loader` (e.g. {"frames": 16, "size": 128})."""
     shards_dir = Path(shards_dir or params.paths.shards_dir)
     manifest = read_manifest(shards_dir)
     plan = plan_phase(params.curriculum, phase_index, manifest)
     bs = batch_size if batch_size is not None else params.curriculum.phases[phase_index].batch_size
-    return _build(params, plan, manifest, shards_dir, state, bs, num_workers, verify)
+    return _build(params, plan, manifest, shards_dir, state, bs, num_workers, verify, loader_overrides)
 
 
 def make_tiers_loader(
@@ -452,9 +463,10 @@ def make_tiers_loader(
     batch_size: int = 4,
     num_workers: int | None = None,
     verify: bool | None = None,
+    loader_overrides: dict[str, Any] | None = None,
 ) -> tuple[PhaseLoader, LoaderState]:
     """Loader over an explicit tier mix (default: all tiers, equal weight); no curriculum, no replay."""
     shards_dir = Path(shards_dir or params.paths.shards_dir)
     manifest = read_manifest(shards_dir)
     plan = plan_sources(tiers or {t: 1.0 for t in (1, 2, 3, 4, 5)}, manifest)
-    return _build(params, plan, manifest, shards_dir, state, batch_size, num_workers, verify)
+    return _build(params, plan, manifest, shards_dir, state, batch_size, num_workers, verify, loader_overrides)

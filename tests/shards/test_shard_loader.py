@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import decord
 import numpy as np
 import pytest
@@ -57,12 +58,13 @@ def test_phase_loader_yields_documented_batch(shard_set, dataset):
 
 
 def test_decoded_frames_match_the_clip(shard_set, dataset):
-    """All 12 frames of a 1.5 s clip: the window must start at 0 and equal a direct decode + center crop."""
+    """All 12 frames of a 1.5 s clip: the window must start at 0 and equal a direct decode + area resize + center crop."""
     loader, _ = make_tiers_loader(params(frames=12, size=16), shard_set, {1: 1.0}, batch_size=1)
     (b,) = take(loader, 1)
     row = next(r for r in dataset["rows"] if r["clip_id"] == b["clip_id"][0])
     w, h = scaled_size(64, 48, 16)
-    ref = decord.VideoReader(row["clip_path"], width=w, height=h).get_batch(list(range(12))).asnumpy()
+    full = decord.VideoReader(row["clip_path"]).get_batch(list(range(12))).asnumpy()
+    ref = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full])
     top, left = (h - 16) // 2, (w - 16) // 2
     ref = torch.from_numpy(ref[:, top : top + 16, left : left + 16].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1)
     assert torch.equal(b["video"][0], ref)
@@ -72,6 +74,9 @@ def test_tiers_loader_streams_every_tier(shard_set, dataset):
     loader, _ = make_tiers_loader(params(frames=1, size=8), shard_set, batch_size=8)
     seen = {int(t) for b in take(loader, 5) for t in b["tier"]}
     assert seen == {1, 2, 3, 4, 5}
+    loader, _ = make_tiers_loader(params(), shard_set, {5: 1.0}, batch_size=2, loader_overrides={"frames": 2, "size": 12})
+    (b,) = take(loader, 1)
+    assert b["video"].shape == (2, 2, 3, 12, 12) and b["tier"].tolist() == [5, 5]
     excluded = {r["clip_id"] for r in dataset["rows"] if r["tier"] == 0}
     assert not excluded & {c for b in take(loader, 3) for c in b["clip_id"]}
 
