@@ -1,8 +1,8 @@
 """Optical flow with OpenCV DIS on downscaled grey adjacent-frame pairs.
 
 For each pair (i, i+1) chosen by `frames.flow_pair_starts` (flow.sample_fps
-pairs per second), both frames are downscaled to `flow.width` (aspect kept),
-converted RGB -> grey, and `cv2.DISOpticalFlow` (preset from params) gives the
+pairs per second), both frames are converted RGB -> grey and downscaled to
+`flow.width` (aspect kept, area filter), and `cv2.DISOpticalFlow` (preset from params) gives the
 per-pixel flow in downscaled pixels.  Magnitudes are divided by the downscaled
 width, so they are a FRACTION OF THE FRAME WIDTH PER FRAME PAIR, independent of
 resolution; multiplied by the clip fps (the pair rate: pairs are adjacent

@@ -67,6 +67,12 @@ def resize_width(img: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(img, (width, height), interpolation=interp)
 
 
+def small_thumbnail(rgb: np.ndarray, width: int) -> np.ndarray:
+    """Cheap thumbnail for per-frame scans: stride-decimate to about 2x the target width, then area-resize."""
+    step = max(1, rgb.shape[1] // (2 * width))
+    return resize_width(rgb[::step, ::step], width)
+
+
 def spatial_complexity(grey: np.ndarray) -> float:
     g = grey.astype(np.float32)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
@@ -118,7 +124,7 @@ class CutScanner:
         self.pixel_diffs: list[float] = []  # mean abs grey difference, 0..1
 
     def add(self, rgb: np.ndarray) -> None:
-        small = resize_width(rgb, self.width)
+        small = small_thumbnail(rgb, self.width)
         hist, grey = colour_histogram(small), to_grey(small).astype(np.float32)
         if self._prev is not None:
             self.distances.append(float(np.abs(hist - self._prev[0]).sum(axis=1).mean()))

@@ -134,7 +134,7 @@ class ScoreStage(Stage):
                 if i in thumb_idx:
                     thumbs[i] = sig.thumbnail(rgb)
                 if i in pair_starts or (i - 1) in pair_starts:
-                    small = sig.to_grey(sig.resize_width(rgb, p.flow.width))
+                    small = sig.resize_width(sig.to_grey(rgb), p.flow.width)
                     if (i - 1) in pair_starts and first_grey is not None:
                         meter.add_pair(first_grey, small, (i - 0.5) / fps)
                     if i in pair_starts:
