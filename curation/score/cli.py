@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from curation.engines import add_engine_arguments, engine_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml; built-in defaults when it does not exist)")
@@ -16,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-model", help="open_clip model name (overrides score.clip.model)")
     parser.add_argument("--pretrained", help="open_clip tag in the local cache, or a local checkpoint file (overrides score.clip.pretrained)")
     parser.add_argument("--allow-random-init", action="store_true", help="run with seeded random CLIP weights when none load (rows record clip_weights=random-init)")
-    parser.add_argument("--workers", type=int, help="parallel worker processes (overrides engine.workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,8 +39,7 @@ def main(args: argparse.Namespace) -> int:
         clip["allow_random_init"] = True
     if clip:
         over["score"] = {"clip": clip}
-    if args.workers:
-        over["engine"] = {"workers": args.workers}
+    over.update(engine_overrides(args))
     params = load_params(args.params, over) if Path(args.params).exists() else parse_params(over, "defaults")
     try:
         run_score(params, progress=not args.no_progress)
