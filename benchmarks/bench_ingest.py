@@ -15,17 +15,17 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml  # noqa: E402
+from _common import TreeRSS, encode_lavfi, null_decode_seconds  # noqa: E402
 
 from curation.config import deep_merge, parse_params  # noqa: E402
 from curation.ingest import run_ingest  # noqa: E402
@@ -34,50 +34,12 @@ SOURCES = ["testsrc2", "rgbtestsrc", "smptehdbars"]  # moving / static-ish patte
 
 
 def make_inputs(folder: Path, files: int, seconds: float) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(files):
-        f = folder / f"in_v2_{i:02d}_{int(seconds)}s.mp4"
-        if not f.exists():
-            src = SOURCES[i % len(SOURCES)]
-            graph = f"{src}=s=1280x720:r=30,noise=alls=3:allf=t:all_seed={i},hue=h={i * 40}"
-            tmp = f.with_suffix(".part.mp4")
-            subprocess.run(
-                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", graph, "-t", str(seconds),
-                 "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(tmp)],
-                check=True,
-            )  # fmt: skip
-            tmp.rename(f)
-        out.append(f)
+        src = SOURCES[i % len(SOURCES)]
+        graph = f"{src}=s=1280x720:r=30,noise=alls=3:allf=t:all_seed={i},hue=h={i * 40}"
+        out.append(encode_lavfi(folder / f"in_v2_{i:02d}_{int(seconds)}s.mp4", graph, seconds))
     return out
-
-
-class PeakRSS:
-    """Samples the summed RSS of this process and all its descendants."""
-
-    def __init__(self, interval: float = 0.1):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
 
 
 def main() -> int:
@@ -98,10 +60,7 @@ def main() -> int:
         (raw / f.name).symlink_to(f.resolve())
     video_s = args.files * args.seconds
 
-    t0 = time.perf_counter()
-    for f in inputs:
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(f), "-f", "null", "-"], check=True)
-    t_null = time.perf_counter() - t0
+    t_null = null_decode_seconds(inputs, parallel=1)
 
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -112,7 +71,7 @@ def main() -> int:
     data = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
     # only the sections ingest uses, so a half-edited section elsewhere cannot stop the benchmark
     params = parse_params(deep_merge({k: data[k] for k in ("ingest", "engine") if k in data}, over), args.params)
-    with PeakRSS() as peak:
+    with TreeRSS() as peak:
         t0 = time.perf_counter()
         summary = run_ingest(params, progress=False)
         t_ingest = time.perf_counter() - t0
@@ -131,7 +90,7 @@ def main() -> int:
     print(f"ffmpeg -i f -f null - : {t_null:7.2f} s wall  {video_s / t_null:7.1f} video-s/s")
     print(f"run_ingest            : {t_ingest:7.2f} s wall  {video_s / t_ingest:7.1f} video-s/s  ({summary.clips} clips, {summary.hours_out * 3600:.0f} s out)")
     print(f"ratio ingest/null-decode time: {t_ingest / t_null:.2f}x")
-    print(f"peak RSS: sampled tree total {peak.peak / 2**20:.0f} MiB; ru_maxrss self {self_rss:.0f} MiB, largest child {child_rss:.0f} MiB")
+    print(f"peak RSS: sampled tree total {peak.peaks.total / 2**20:.0f} MiB, per process: {peak.peaks.line()}; ru_maxrss self {self_rss:.0f} MiB, largest child {child_rss:.0f} MiB")
     print(f"re-run with nothing changed: {t_rerun:.2f} s (processed {again.processed}, reused {again.reused})")
     return 0
 
