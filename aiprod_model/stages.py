@@ -5,6 +5,9 @@ tier (`make_tiers_loader`), the diffusion curriculum reads phase by phase
 (`make_phase_loader`, with the batch size already scaled by train.batch_scale).
 Outputs: <models_dir>/vae, <models_dir>/diffusion (checkpoint run directories),
 <metrics_dir>/train_vae, <metrics_dir>/train_diffusion (dvclive), <reports_dir>/samples.
+Both training stages run as one process or, under torchrun, as N data-parallel ranks
+(aiprod_model.distributed.session); `max_steps` stops early without a final checkpoint (a
+kill drill: the run resumes from its last checkpoint), `clip_log` records each rank's clips.
 """
 
 from __future__ import annotations
@@ -68,24 +71,28 @@ def eval_batches(params: Params, shards_dir: str | Path | None = None) -> Iterab
     return islice(loader, 2 * math.ceil(total / bs))
 
 
-def run_train_vae(params: Params, progress: bool = True) -> dict[str, Any]:
+def run_train_vae(params: Params, progress: bool = True, *, max_steps: int | None = None, clip_log: str | Path | None = None) -> dict[str, Any]:
+    from aiprod_model.distributed import session
     from aiprod_model.vae_trainer import VAETrainer
 
-    tr = VAETrainer(params, Path(params.paths.models_dir) / "vae", Path(params.paths.metrics_dir) / "train_vae", progress=progress)
-    tr.try_resume()
-    return tr.train(shard_source(params), eval_batches(params))
+    with session(params.train.device) as dist:
+        tr = VAETrainer(params, Path(params.paths.models_dir) / "vae", Path(params.paths.metrics_dir) / "train_vae", progress=progress, dist=dist, clip_log=clip_log)
+        tr.try_resume()
+        return tr.train(shard_source(params), eval_batches(params), max_steps=max_steps)
 
 
-def run_train_diffusion(params: Params, progress: bool = True) -> dict[str, Any]:
+def run_train_diffusion(params: Params, progress: bool = True, *, max_steps: int | None = None, clip_log: str | Path | None = None) -> dict[str, Any]:
     from aiprod_model.diffusion_trainer import DiffusionTrainer
+    from aiprod_model.distributed import session
     from aiprod_model.runtime import resolve_device
     from aiprod_model.vae_trainer import load_vae
 
     models = Path(params.paths.models_dir)
-    vae, manifest = load_vae(models / "vae", resolve_device(params.train.device))
-    tr = DiffusionTrainer(params, vae, manifest, models / "diffusion", Path(params.paths.metrics_dir) / "train_diffusion", progress=progress)
-    tr.try_resume()
-    return tr.train(shard_source(params))
+    with session(params.train.device) as dist:
+        vae, manifest = load_vae(models / "vae", dist.device(resolve_device(params.train.device)))
+        tr = DiffusionTrainer(params, vae, manifest, models / "diffusion", Path(params.paths.metrics_dir) / "train_diffusion", progress=progress, dist=dist, clip_log=clip_log)
+        tr.try_resume()
+        return tr.train(shard_source(params), max_steps=max_steps)
 
 
 def run_sample(params: Params) -> list[dict[str, Any]]:

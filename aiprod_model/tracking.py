@@ -3,13 +3,15 @@
 `Live(dir=..., save_dvc_exp=False, dvcyaml=None)`: the stage's outputs are declared in the
 project's dvc.yaml, so dvclive writes no dvc.yaml of its own and saves no experiment.  On resume
 the history rows after the checkpoint step are dropped first, so replayed steps are not doubled.
-No timestamps are logged (re-runs give identical files).
+No timestamps are logged (re-runs give identical files).  `ClipLog` (optional) records which clips
+each step trained on.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,19 @@ class MetricsLog:
 
     def close(self) -> None:
         self.live.end()
+
+
+class ClipLog:
+    """Append-only JSON-lines record of the clips each training step used: <dir>/<name>.jsonl,
+    one {"step", "phase", "clips"} line per step (phase null for the VAE).  Off by default;
+    the trainers write it when given `clip_log` (pipelines: --clip-log DIR), one file per rank,
+    to audit how the data is split across ranks."""
+
+    def __init__(self, log_dir: str | Path, name: str):
+        self.path = Path(log_dir) / f"{name}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, step: int, phase: int | None, clips: Any) -> None:
+        line = json.dumps({"step": int(step), "phase": phase, "clips": [str(c) for c in clips]})
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")

@@ -5,6 +5,12 @@ from every training batch and the first `train.vae_eval_clips` of them seen by t
 are reconstructed at the end.  The latent scale factor the diffusion model uses (1 / std of the
 posterior means over the last `train.loss_window` steps) is stored in the VAE manifest.
 Checkpoints and resume work as in the diffusion trainer (weights, optimizer, generator, loader).
+
+Under torchrun (aiprod_model.distributed) the VAE is wrapped in DDP and each rank trains on its
+share of train.vae_batch_size (the global batch).  A batch is only trained on when every rank
+has at least one non-held-out clip in it (else every rank skips it, as a single process skips
+an all-held-out batch); losses and the latent statistics are summed over ranks, and the
+held-out evaluation merges the clips every rank reconstructed from its own part of the data.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from tqdm import tqdm
 
 from aiprod_model.batches import BatchSource, fit_video, is_heldout, select, source_state
 from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer, write_checkpoint
+from aiprod_model.distributed import Dist, current, pack_rank_states, unpack_rank_state
 from aiprod_model.metrics import psnr, ssim
 from aiprod_model.presets import resolve
 from aiprod_model.runtime import LossWindows, autocast, count_params, resolve_device, setup_torch, stable_hash
-from aiprod_model.tracking import MetricsLog
-from aiprod_model.vae import VideoVAE, vae_loss
+from aiprod_model.tracking import ClipLog, MetricsLog
+from aiprod_model.vae import Posterior, VideoVAE, vae_loss
 from curation.config import Params, VAEParams
 
 log = logging.getLogger(__name__)
@@ -47,20 +54,41 @@ def load_vae(root: str | Path, device: torch.device | str = "cpu") -> tuple[Vide
     return vae.to(device).eval(), manifest
 
 
+class _Reconstruct(torch.nn.Module):
+    """encode -> posterior sample (noise from the trainer's generator, drawn on the CPU) -> decode,
+    as one forward: the module DDP wraps (DDP only synchronises what runs through forward)."""
+
+    def __init__(self, vae: VideoVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, video: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        post = self.vae.encode(video)
+        noise = torch.randn(post.mean.shape, generator=generator).to(video.device, post.mean.dtype)
+        z = post.mean + torch.exp(0.5 * post.logvar) * noise
+        return self.vae.decode(z), post.mean, post.logvar
+
+
 class VAETrainer:
-    def __init__(self, params: Params, out_dir: str | Path, metrics_dir: str | Path | None = None, progress: bool = True):
+    """`dist` / `clip_log`: as for DiffusionTrainer (clip_log/vae-rank<r>.jsonl)."""
+
+    def __init__(self, params: Params, out_dir: str | Path, metrics_dir: str | Path | None = None, progress: bool = True,
+                 dist: Dist | None = None, clip_log: str | Path | None = None):
         self.params = params
+        self.dist = dist or current()
         self.tp = params.train
         self.out_dir = Path(out_dir)
         self.metrics_dir = Path(metrics_dir) if metrics_dir else None
-        self.progress = progress
+        self.progress = progress and self.dist.is_main
+        self.clip_log = ClipLog(clip_log, f"vae-rank{self.dist.rank}") if clip_log else None
         setup_torch(self.tp.seed, self.tp.threads)
-        self.device = resolve_device(self.tp.device)
+        self.device = self.dist.device(resolve_device(self.tp.device))
         self.resolved = resolve(params.model)
         self.vp = self.resolved.vae
         self.model = build_vae(self.vp).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.tp.vae_lr, betas=(0.9, 0.99), weight_decay=self.tp.weight_decay)
-        self.gen = torch.Generator().manual_seed(self.tp.seed + 2)
+        self.gen = torch.Generator().manual_seed(self.tp.seed + 2 + self.dist.rank)
+        self.net: torch.nn.Module = _Reconstruct(self.model)  # DDP-wrapped when training starts (world > 1)
         self.step = 0
         self.loader_state: dict[str, Any] | None = None
         self.windows = LossWindows(self.tp.loss_window)
@@ -76,7 +104,7 @@ class VAETrainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def meta(self, completed: bool = False) -> dict[str, Any]:
+    def meta(self, completed: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         _, opt_meta = flatten_optimizer(self.opt.state_dict())
         return {
             "kind": "vae",
@@ -90,26 +118,38 @@ class VAETrainer:
             "eval": self.eval,
             "model": self.resolved.to_json(),
             "params_count": count_params(self.model),
-        }
+        } | (extra or {})
 
     def save(self, completed: bool = False) -> Path:
-        files = {"model": self.model.state_dict(), "optimizer": flatten_optimizer(self.opt.state_dict())[0], "trainer": {"generator": self.gen.get_state()}}
-        return write_checkpoint(self.out_dir, self.step, files, self.meta(completed), keep=self.tp.keep_checkpoints)
+        """Checkpoint the run (collective under DDP: every rank's state is gathered, rank 0 writes)."""
+        trainer, extra = pack_rank_states(self.dist, self.loader_state, self.gen)
+        path = self.out_dir / "checkpoints" / f"step-{self.step:08d}"
+        if self.dist.is_main:
+            files = {"model": self.model.state_dict(), "optimizer": flatten_optimizer(self.opt.state_dict())[0], "trainer": trainer}
+            path = write_checkpoint(self.out_dir, self.step, files, self.meta(completed, extra), keep=self.tp.keep_checkpoints)
+        self.dist.barrier()
+        return path
 
     def try_resume(self) -> bool:
         manifest = read_manifest(self.out_dir)
         if manifest is None or manifest["meta"].get("run_hash") != self.run_hash:
-            shutil.rmtree(self.out_dir / "checkpoints", ignore_errors=True)
-            (self.out_dir / "manifest.json").unlink(missing_ok=True)
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.dist.barrier()  # every rank has read the manifest before rank 0 clears the directory
+            if self.dist.is_main:
+                shutil.rmtree(self.out_dir / "checkpoints", ignore_errors=True)
+                (self.out_dir / "manifest.json").unlink(missing_ok=True)
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.dist.barrier()
             return False
         files, manifest = load_checkpoint(self.out_dir)
         meta = manifest["meta"]
         self.model.load_state_dict(files["model"])
         self.opt.load_state_dict(unflatten_optimizer(files["optimizer"], meta["optimizer"]))
-        self.gen.set_state(files["trainer"]["generator"])
         self.step = int(manifest["step"])
-        self.loader_state = meta["loader_state"]
+        gen_state, self.loader_state = unpack_rank_state(self.dist, files["trainer"], meta)
+        if gen_state is not None:
+            self.gen.set_state(gen_state)
+        else:
+            self.gen.manual_seed(int(stable_hash([self.tp.seed + 2, self.dist.rank, self.step]), 16))
         self.windows.load(meta["windows"])
         self.latent_stats = list(meta["latent_stats"])
         self.scale_factor = meta["scale_factor"]
@@ -120,33 +160,43 @@ class VAETrainer:
     def prepare(self, video: torch.Tensor) -> torch.Tensor:
         return fit_video(video, self.vp.temporal_down, self.vp.spatial_down).to(self.device).float()
 
-    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Any], global_rows: int | None = None) -> dict[str, float]:
+        """One step; under DDP the returned losses are means over the global batch of `global_rows`
+        clips (each rank's loss weighted by its share) and the latent statistics sums over ranks."""
         self.model.train()
         video = self.prepare(batch["video"])
         for g in self.opt.param_groups:
             g["lr"] = self.tp.vae_lr * min(1.0, (self.step + 1) / max(1, self.tp.warmup_steps))
         with autocast(self.device):
-            post = self.model.encode(video)
-            noise = torch.randn(post.mean.shape, generator=self.gen).to(self.device, post.mean.dtype)
-            z = post.mean + torch.exp(0.5 * post.logvar) * noise
-            recon = self.model.decode(z)
+            recon, mean, logvar = self.net(video, self.gen)
+        post = Posterior(mean, logvar)
         loss, parts = vae_loss(recon, video, post, self.vp)
+        rows = int(video.shape[0])
+        total = global_rows or rows
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (rows * self.dist.world / total) if self.dist.active else loss).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tp.grad_clip)
         self.opt.step()
         self.step += 1
+        new_stats: list[float] = []
         if self.tp.vae_steps - self.step < self.tp.loss_window:
             m = post.mean.detach().float()
-            self.latent_stats = [self.latent_stats[0] + m.numel(), self.latent_stats[1] + float(m.sum()), self.latent_stats[2] + float((m * m).sum())]
+            new_stats = [m.numel(), float(m.sum()), float((m * m).sum())]
+        if self.dist.active:
+            keys = sorted(parts)
+            red = self.dist.all_reduce_sum([parts[k] * rows for k in keys] + new_stats)
+            parts = {k: red[i] / total for i, k in enumerate(keys)}
+            new_stats = red[len(keys):]
+        if new_stats:
+            self.latent_stats = [a + b for a, b in zip(self.latent_stats, new_stats)]
         return parts
 
     def _batches(self, source: BatchSource) -> Iterable[tuple[dict[str, Any], Any]]:
         state = self.loader_state
         while True:
-            it = source(None, self.tp.vae_batch_size, state)
+            it = source(None, self.dist.local_batch(self.tp.vae_batch_size), state)
             got = False
-            for batch in it:
+            for batch, _ in self.dist.lockstep(it):
                 got = True
                 yield batch, it
             if not got:
@@ -154,7 +204,9 @@ class VAETrainer:
             state = None
 
     def train(self, source: BatchSource, eval_source: Iterable[dict[str, Any]] | None = None, max_steps: int | None = None) -> dict[str, Any]:
-        live = MetricsLog(self.metrics_dir, self.step if self.step else None) if self.metrics_dir else None
+        live = MetricsLog(self.metrics_dir, self.step if self.step else None) if self.metrics_dir and self.dist.is_main else None
+        if self.dist.active and isinstance(self.net, _Reconstruct):
+            self.net = self.dist.wrap(self.net)
         bar = tqdm(total=self.tp.vae_steps, initial=self.step, desc="vae", disable=not self.progress, unit="step")
         t0, n0 = time.perf_counter(), self.step
         recent: list[dict[str, float]] = []
@@ -167,9 +219,16 @@ class VAETrainer:
                         break
                     keep = [not is_heldout(str(c), self.tp.vae_holdout) for c in batch["clip_id"]]
                     sub = select(batch, keep)
-                    if sub is None:
+                    rows = 0 if sub is None else int(sub["video"].shape[0])
+                    if self.dist.active:  # train only when every rank has a clip left; all ranks agree
+                        empty, rows = self.dist.all_reduce_sum([sub is None, rows])
+                        if empty:
+                            continue
+                    elif sub is None:
                         continue
-                    parts = self.train_step(sub)
+                    parts = self.train_step(sub, int(rows))
+                    if self.clip_log:
+                        self.clip_log.write(self.step, None, sub.get("clip_id", []))
                     self.loader_state = source_state(it)
                     self.windows.add("loss", parts["loss"])
                     recent.append(parts)
@@ -183,7 +242,7 @@ class VAETrainer:
                     if self.step % self.tp.checkpoint_every == 0:
                         self.save()
             if completed:
-                if self.step < self.tp.vae_steps:
+                if self.step < self.tp.vae_steps and self.dist.is_main:
                     log.warning("vae: the loader ran dry after %d of %d steps", self.step, self.tp.vae_steps)
                 self.scale_factor = self.compute_scale()
                 self.eval = self.evaluate(eval_source) if eval_source is not None else {"clips": 0, "reason": "no eval source"}
@@ -210,7 +269,7 @@ class VAETrainer:
         """SSIM / PSNR of posterior-mean reconstructions of up to vae_eval_clips held-out clips."""
         self.model.eval()
         seen: set[str] = set()
-        ssims, psnrs = [], []
+        scores: list[tuple[str, float, float]] = []
         for batch in eval_source:
             keep = [is_heldout(str(c), self.tp.vae_holdout) and str(c) not in seen for c in batch["clip_id"]]
             sub = select(batch, keep)
@@ -223,10 +282,18 @@ class VAETrainer:
                 video = self.prepare(sub["video"][i : i + 1])
                 with autocast(self.device):
                     recon = self.model.decode(self.model.encode(video).mean).float()
-                ssims.append(float(ssim(recon, video)))
-                psnrs.append(float(psnr(recon, video)))
+                scores.append((str(cid), float(ssim(recon, video)), float(psnr(recon, video))))
             if len(seen) >= self.tp.vae_eval_clips:
                 break
+        if self.dist.active:  # every rank scored clips of its own part: merge them, rank by rank in turn
+            per_rank = self.dist.all_gather_object(scores)
+            merged: dict[str, tuple[str, float, float]] = {}
+            for i in range(max(len(r) for r in per_rank)):
+                for r in per_rank:
+                    if i < len(r) and len(merged) < self.tp.vae_eval_clips:
+                        merged.setdefault(r[i][0], r[i])
+            scores = list(merged.values())
+        ssims, psnrs = [s for _, s, _ in scores], [p for _, _, p in scores]
         if not ssims:
             return {"clips": 0, "reason": "no held-out clip in the eval source"}
         return {"clips": len(ssims), "ssim": sum(ssims) / len(ssims), "psnr": sum(psnrs) / len(psnrs)}

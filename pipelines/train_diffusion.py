@@ -9,13 +9,18 @@ from curation.config import load_params
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train the hybrid diffusion backbone phase by phase (params: model, train, loader, curriculum) -> models/diffusion, metrics/train_diffusion. Resumes an interrupted run with the same params.")
+    ap = argparse.ArgumentParser(description="Train the hybrid diffusion backbone phase by phase (params: model, train, loader, curriculum) -> models/diffusion, metrics/train_diffusion. Resumes an interrupted run with the same params. Data-parallel under torchrun: torchrun --nproc_per_node=N -m pipelines.train_diffusion.")
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps without a final checkpoint (interrupted-run drill)")
+    ap.add_argument("--clip-log", default=None, metavar="DIR", help="append each step's clip ids to DIR/<model>-rank<r>.jsonl (audit the data split across ranks)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from aiprod_model.distributed import is_main_process
     from aiprod_model.stages import run_train_diffusion
 
-    s = run_train_diffusion(load_params(args.params))
+    s = run_train_diffusion(load_params(args.params), max_steps=args.max_steps, clip_log=args.clip_log)
+    if not is_main_process():  # under torchrun rank 0 reports
+        return 0
     w = s["loss_windows"].get("loss") or {}
     print(f"train_diffusion: {s['steps']} steps, loss {w.get('first_window_mean', float('nan')):.4f} -> {w.get('last_window_mean', float('nan')):.4f}"
           + (f", skipped phases {s['skipped_phases']}" if s["skipped_phases"] else ""))
