@@ -19,10 +19,23 @@ from typing import Any
 TEMP_MARK = ".tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mode of committed files / directories: what open() / mkdir() would give (mkstemp and
+#: mkdtemp make 0600 / 0700, which would hide a team's shared outputs from each other)
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+
+
 def temp_path_for(dest: str | Path) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}{TEMP_MARK}", dir=dest.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     return Path(name)
 
@@ -80,6 +93,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}{TEMP_MARK}", dir=dest.parent))
+    os.chmod(tmp, DIR_MODE)
     try:
         yield tmp
         old = None
