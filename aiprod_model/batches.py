@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 Batch = dict[str, Any]
@@ -35,12 +36,27 @@ def fit_video(video: torch.Tensor, temporal_multiple: int, spatial_multiple: int
     return video[:, :t2, :, top : top + h2, left : left + w2]
 
 
+def _unit_hash(clip_id: str) -> float:
+    return int.from_bytes(hashlib.sha256(clip_id.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
 def is_heldout(clip_id: str, fraction: float) -> bool:
-    """Stable hash split: the same clip is always held out (or not), whatever the batch order."""
+    """Stable hash split: the same clip is always held out (or not), whatever the batch order.
+
+    `fraction` is a threshold on the clip's hash in [0, 1): about that share of clips is held out."""
     if fraction <= 0:
         return False
-    h = int.from_bytes(hashlib.sha256(clip_id.encode("utf-8")).digest()[:8], "big")
-    return (h / 2**64) < fraction
+    return _unit_hash(clip_id) < fraction
+
+
+def holdout_threshold(clip_ids: Iterable[str], fraction: float) -> float:
+    """The `is_heldout` threshold for a known set of clips: `fraction`, raised just enough that
+    at least one clip is held out when fraction > 0 and there are two clips or more (a small
+    corpus would otherwise often hold out none, and the VAE report would have no SSIM/PSNR)."""
+    hashes = sorted({_unit_hash(str(c)) for c in clip_ids})
+    if fraction <= 0 or len(hashes) < 2 or hashes[0] < fraction:
+        return fraction
+    return float(np.nextafter(hashes[0], 1.0))
 
 
 def select(batch: Batch, keep: list[bool]) -> Batch | None:

@@ -71,12 +71,30 @@ def eval_batches(params: Params, shards_dir: str | Path | None = None) -> Iterab
     return islice(loader, 2 * math.ceil(total / bs))
 
 
+def vae_holdout(params: Params) -> float:
+    """The VAE's held-out threshold over the tiered clips of paths.tiers_table (the clips the
+    shard set holds): train.vae_holdout, raised so that at least one clip is held out."""
+    from aiprod_model.batches import holdout_threshold
+
+    table = Path(params.paths.tiers_table)
+    if not table.exists():
+        log.warning("%s not found: held-out clips by hash only (train.vae_holdout=%s)", table, params.train.vae_holdout)
+        return params.train.vae_holdout
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(table, columns=["clip_id", "tier"])
+    ids = t.filter(pc.greater(t["tier"], 0))["clip_id"].to_pylist()
+    return holdout_threshold(ids, params.train.vae_holdout)
+
+
 def run_train_vae(params: Params, progress: bool = True, *, max_steps: int | None = None, clip_log: str | Path | None = None) -> dict[str, Any]:
     from aiprod_model.distributed import session
     from aiprod_model.vae_trainer import VAETrainer
 
     with session(params.train.device) as dist:
-        tr = VAETrainer(params, Path(params.paths.models_dir) / "vae", Path(params.paths.metrics_dir) / "train_vae", progress=progress, dist=dist, clip_log=clip_log)
+        tr = VAETrainer(params, Path(params.paths.models_dir) / "vae", Path(params.paths.metrics_dir) / "train_vae", progress=progress, dist=dist,
+                        clip_log=clip_log, holdout=vae_holdout(params))
         tr.try_resume()
         return tr.train(shard_source(params), eval_batches(params), max_steps=max_steps)
 

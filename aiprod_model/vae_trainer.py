@@ -1,6 +1,7 @@
 """VAE trainer: reconstruction + beta-KL on clips from every tier, SSIM/PSNR on held-out clips.
 
-Held-out clips are chosen by a stable hash of clip_id (`train.vae_holdout`): they are removed
+Held-out clips are chosen by a stable hash of clip_id (`train.vae_holdout`, raised so that at
+least one clip of the shard set is held out, see `batches.holdout_threshold`): they are removed
 from every training batch and the first `train.vae_eval_clips` of them seen by the eval source
 are reconstructed at the end.  The latent scale factor the diffusion model uses (1 / std of the
 posterior means over the last `train.loss_window` steps) is stored in the VAE manifest.
@@ -73,10 +74,13 @@ class VAETrainer:
     """`dist` / `clip_log`: as for DiffusionTrainer (clip_log/vae-rank<r>.jsonl)."""
 
     def __init__(self, params: Params, out_dir: str | Path, metrics_dir: str | Path | None = None, progress: bool = True,
-                 dist: Dist | None = None, clip_log: str | Path | None = None):
+                 dist: Dist | None = None, clip_log: str | Path | None = None, holdout: float | None = None):
+        """`holdout`: the held-out hash threshold (`batches.holdout_threshold` over the shard set's
+        clips, so a small corpus still holds out one clip); default train.vae_holdout."""
         self.params = params
         self.dist = dist or current()
         self.tp = params.train
+        self.holdout = self.tp.vae_holdout if holdout is None else float(holdout)
         self.out_dir = Path(out_dir)
         self.metrics_dir = Path(metrics_dir) if metrics_dir else None
         self.progress = progress and self.dist.is_main
@@ -100,6 +104,7 @@ class VAETrainer:
                 "model": self.resolved.to_json()["vae"],
                 "train": {k: v for k, v in self.tp.model_dump(mode="json").items() if k.startswith("vae") or k in ("seed", "device", "weight_decay", "grad_clip", "warmup_steps", "loss_window")},
                 "loader": self.params.loader.model_dump(mode="json"),
+                "holdout": self.holdout,
             }
         )
 
@@ -217,7 +222,7 @@ class VAETrainer:
                     if max_steps is not None and self.step >= max_steps:
                         completed = False
                         break
-                    keep = [not is_heldout(str(c), self.tp.vae_holdout) for c in batch["clip_id"]]
+                    keep = [not is_heldout(str(c), self.holdout) for c in batch["clip_id"]]
                     sub = select(batch, keep)
                     rows = 0 if sub is None else int(sub["video"].shape[0])
                     if self.dist.active:  # train only when every rank has a clip left; all ranks agree
@@ -271,7 +276,7 @@ class VAETrainer:
         seen: set[str] = set()
         scores: list[tuple[str, float, float]] = []
         for batch in eval_source:
-            keep = [is_heldout(str(c), self.tp.vae_holdout) and str(c) not in seen for c in batch["clip_id"]]
+            keep = [is_heldout(str(c), self.holdout) and str(c) not in seen for c in batch["clip_id"]]
             sub = select(batch, keep)
             if sub is None:
                 continue

@@ -127,3 +127,18 @@ def test_vae_resume_matches(tmp_path):
     c.train(source())
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, c.model.state_dict()[k]), k
+
+
+def test_holdout_threshold_holds_out_at_least_one_clip():
+    from aiprod_model.batches import holdout_threshold, is_heldout
+
+    ids = [f"clip{i:03d}" for i in range(12)]
+    for frac in (0.01, 0.1, 0.3):
+        t = holdout_threshold(ids, frac)
+        held = [c for c in ids if is_heldout(c, t)]
+        assert t >= frac and 1 <= len(held) < len(ids)
+        assert held == [c for c in ids if is_heldout(c, t)]  # stable
+    many = [f"c{i}" for i in range(2000)]
+    assert holdout_threshold(many, 0.1) == 0.1  # enough clips: the plain hash share
+    assert 150 < sum(is_heldout(c, 0.1) for c in many) < 250
+    assert holdout_threshold(ids, 0.0) == 0.0 and holdout_threshold(ids[:1], 0.1) == 0.1
