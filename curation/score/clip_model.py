@@ -130,34 +130,47 @@ def _load_real(p: ClipModelParams) -> tuple[Any, Any, str]:
     return model, preprocess, f"pretrained:{p.pretrained}"
 
 
+def _resolve(p: ClipModelParams) -> tuple[Any, Any, str]:
+    """(model, preprocess, weights label) with real weights, or (None, None, RANDOM_INIT) when
+    random init is allowed and none load; raises `ClipWeightsUnavailable` otherwise."""
+    import open_clip
+
+    if p.model not in open_clip.list_models():
+        raise ClipWeightsUnavailable(f"score.clip.model {p.model!r} is not an open_clip model (see open_clip.list_models())")
+    reason = "score.clip.pretrained is null"
+    if p.pretrained:
+        try:
+            return _load_real(p)
+        except Exception as exc:  # open_clip raises RuntimeError / OSError / HF errors offline
+            reason = _first_line(exc)
+    if not p.allow_random_init:
+        where = "" if p.allow_download else " (weights are never downloaded at run time: score.clip.allow_download is false)"
+        raise ClipWeightsUnavailable(
+            f"CLIP weights not available for {describe_weights(p)}{where}: {reason}.\n"
+            "Fix one of:\n"
+            "  - put the weights in the local cache (e.g. run once online) or set score.clip.pretrained to a local checkpoint file;\n"
+            "  - set score.clip.allow_random_init: true to run with seeded random weights "
+            "(every row then records clip_weights='random-init'; semantic scores are meaningless)."
+        )
+    log.warning("CLIP: %s; using seeded random init (clip_weights=random-init)", reason)
+    return None, None, RANDOM_INIT
+
+
+def check_clip_weights(p: ClipModelParams) -> str:
+    """The `clip_weights` label `load_clip(p)` gives, with the same `ClipWeightsUnavailable`
+    when none load; a random-init model is not built (real weights are loaded, then dropped)."""
+    return _resolve(p)[2]
+
+
 def load_clip(p: ClipModelParams) -> LoadedClip:
     """Load the CLIP model once (per worker). See the module docstring for the rules."""
     import open_clip
     import torch
 
-    if p.model not in open_clip.list_models():
-        raise ClipWeightsUnavailable(f"score.clip.model {p.model!r} is not an open_clip model (see open_clip.list_models())")
-    reason = "score.clip.pretrained is null"
-    model = preprocess = None
-    if p.pretrained:
-        try:
-            model, preprocess, weights = _load_real(p)
-        except Exception as exc:  # open_clip raises RuntimeError / OSError / HF errors offline
-            reason = _first_line(exc)
+    model, preprocess, weights = _resolve(p)
     if model is None:
-        if not p.allow_random_init:
-            where = "" if p.allow_download else " (weights are never downloaded at run time: score.clip.allow_download is false)"
-            raise ClipWeightsUnavailable(
-                f"CLIP weights not available for {describe_weights(p)}{where}: {reason}.\n"
-                "Fix one of:\n"
-                "  - put the weights in the local cache (e.g. run once online) or set score.clip.pretrained to a local checkpoint file;\n"
-                "  - set score.clip.allow_random_init: true to run with seeded random weights "
-                "(every row then records clip_weights='random-init'; semantic scores are meaningless)."
-            )
-        log.warning("CLIP: %s; using seeded random init (clip_weights=random-init)", reason)
         torch.manual_seed(p.seed)
         model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=None, device=p.device)
-        weights = RANDOM_INIT
     model.eval()
     tokenizer = open_clip.get_tokenizer(p.model)
     return LoadedClip(model, preprocess, tokenizer, p.model, weights, p.device)

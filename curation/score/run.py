@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from curation.io.atomic import write_json
 from curation.io.tables import read_table, write_rows
 from curation.schemas import SCORES
 from curation.score import difficulty as diff
-from curation.score.clip_model import RANDOM_INIT, load_clip
+from curation.score.clip_model import RANDOM_INIT, check_clip_weights, load_clip
 from curation.score.dedup import CLIP_COSINE, THUMBNAIL, find_duplicates
 from curation.score.stage import TASK_COLUMNS, ScoreStage, default_threads
+from curation.stage import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -104,24 +106,51 @@ def _error_row(stage: ScoreStage, task: dict[str, Any], weights: str, error: str
     }
 
 
+def _pool_results(stage: ScoreStage, tasks: list[dict[str, Any]], params: Params, progress: bool) -> tuple[str, list[TaskResult]]:
+    """(weights label, results) of a worker-pool run.  The driver only checks which weights load
+    (`check_clip_weights`: no random-init model of its own) and, with the local engine, does so
+    while the workers start (they import torch/open_clip and load the model: seconds); a
+    missing-weights error is still raised, and no table is written."""
+    if params.engine.name != "local":
+        weights = check_clip_weights(params.score.clip)
+        return weights, list(run_stage(stage, tasks, params.engine, progress=progress))
+    import curation.engines.local  # noqa: F401  (imported here, not concurrently with the check's imports)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="clip-weights") as pool:
+        check = pool.submit(check_clip_weights, params.score.clip)
+        try:
+            results = list(run_stage(stage, tasks, params.engine, progress=progress))
+        except Exception:
+            if check.exception() is not None:  # the workers failed to set up for the same reason
+                raise check.exception() from None
+            raise
+        return check.result(), results
+
+
 def run_score(params: Params, progress: bool = True) -> ScoreSummary:
     """Score every clip of `paths.clips_table`; write scores table and metrics; return a summary."""
     sp, paths = params.score, params.paths
-    # load once in the driver: a missing-weights error stops the run before any work,
-    # and tells us which weights every worker will load (same params, same outcome)
-    loaded = load_clip(sp.clip)
-    weights = loaded.weights
-    tasks, captions_found = read_tasks(paths.clips_table, paths.captions_table)
+    try:
+        tasks, captions_found = read_tasks(paths.clips_table, paths.captions_table)
+    except Exception:
+        check_clip_weights(sp.clip)  # a missing-weights error comes first
+        raise
     in_process = params.engine.name == "local" and (params.engine.workers == 1 or len(tasks) <= 1)
     threads = sp.threads or default_threads(1 if in_process else params.engine.workers)
     stage = ScoreStage(sp, paths.clips_dir, threads=threads)
     if in_process:
+        # load once, before any work (a missing-weights error stops the run), and score with it
+        loaded = load_clip(sp.clip)
+        weights = loaded.weights
         stage.attach(loaded)
-    del loaded
+        del loaded
+        results = list(run_stage(stage, tasks, params.engine, progress=progress))
+    else:
+        weights, results = _pool_results(stage, tasks, params, progress)
 
     rows: list[dict[str, Any]] = []
     errors = 0
-    for res in run_stage(stage, tasks, params.engine, progress=progress):
+    for res in results:
         if res.error is not None or len(res.rows) != 1:
             errors += 1
             detail = (res.error or f"stage returned {len(res.rows)} rows").strip().splitlines()[0][:300]

@@ -104,3 +104,33 @@ def test_missing_weights_stop_the_run_before_any_work(scored_corpus, tmp_path):
     with pytest.raises(ClipWeightsUnavailable):
         run_score(parse_params(data), progress=False)
     assert not (tmp_path / "scores.parquet").exists()
+
+
+def test_worker_pool_run_writes_the_same_bytes(scored_corpus, tmp_path):
+    """engine.workers=2: the driver checks the weights while the spawned workers load the model."""
+    from curation.config import parse_params
+    from curation.score import run_score
+
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["engine"]["workers"] = 2
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    data["paths"]["metrics_dir"] = str(tmp_path / "metrics")
+    summary = run_score(parse_params(data), progress=False)
+    assert summary.clip_weights == "random-init"
+    assert Path(corpus.params.paths.scores_table).read_bytes() == (tmp_path / "scores.parquet").read_bytes()
+
+
+def test_missing_weights_stop_a_worker_pool_run(scored_corpus, tmp_path):
+    from curation.config import parse_params
+    from curation.score import run_score
+    from curation.score.clip_model import ClipWeightsUnavailable
+
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["engine"]["workers"] = 2
+    data["score"]["clip"]["allow_random_init"] = False
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    with pytest.raises(ClipWeightsUnavailable):
+        run_score(parse_params(data), progress=False)
+    assert not (tmp_path / "scores.parquet").exists()
