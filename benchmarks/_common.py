@@ -4,6 +4,7 @@ a per-process RSS sampler over the process tree, and the machine load line."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -47,6 +48,12 @@ def null_decode_seconds(files: list[Path], parallel: int = 1, threads: int | Non
     with ThreadPoolExecutor(max(1, parallel)) as pool:
         list(pool.map(one, files))
     return time.perf_counter() - t0
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished, waited-for descendants."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def load_line() -> str:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import yaml  # noqa: E402
-from _common import TreeRSS, encode_lavfi, load_line, null_decode_seconds  # noqa: E402
+from _common import TreeRSS, cpu_seconds, encode_lavfi, load_line, null_decode_seconds  # noqa: E402
 
 from curation.config import deep_merge, parse_params  # noqa: E402
 
@@ -102,23 +102,27 @@ def stage_params(params_file: str, out: Path, raw: Path, workers: int | None):
     return parse_params(deep_merge(keep, over), params_file)
 
 
-def vps(video_s: float, wall: float) -> str:
-    return f"{video_s / wall:7.2f} video-s/s ({wall:6.1f} s wall)"
+def vps(video_s: float, wall: float, cpu: float | None = None) -> str:
+    line = f"{video_s / wall:7.2f} video-s/s ({wall:6.1f} s wall"
+    return line + (f", {cpu / video_s:5.3f} CPU-s per video-s)" if cpu is not None else ")")
 
 
-def run_curation(params, video_s: float):
+def timed(fn, *args, **kw):
+    """(fn's result, wall seconds, CPU seconds of this process and its children)."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def run_curation(params):
     from curation.ingest import run_ingest
     from curation.score import run_score
 
     with TreeRSS() as ing_mem:
-        t0 = time.perf_counter()
-        ing = run_ingest(params, progress=False, echo=False)
-        t_ing = time.perf_counter() - t0
+        ing = timed(run_ingest, params, progress=False, echo=False)
     with TreeRSS() as sc_mem:
-        t0 = time.perf_counter()
-        sc = run_score(params, progress=False)
-        t_sc = time.perf_counter() - t0
-    return ing, sc, t_ing, t_sc, ing_mem.peaks, sc_mem.peaks
+        sc = timed(run_score, params, progress=False)
+    return ing, sc, ing_mem.peaks, sc_mem.peaks
 
 
 def loader_rates(params, out: Path, args) -> None:
@@ -155,10 +159,8 @@ def long_memory(params_file: str, work: Path, minutes: float, short: Path, worke
     shutil.rmtree(out, ignore_errors=True)
     params = stage_params(params_file, out, link_folder(work / "raw_long", [f, short]), workers)
     with TreeRSS() as mem:
-        t0 = time.perf_counter()
-        s = run_ingest(params, progress=False, echo=False)
-        wall = time.perf_counter() - t0
-    print(f"ingest {f.name} + {short.name}: {s.clips} clips, {vps(minutes * 60 + 60, wall)}; {load_line()}")
+        s, wall, cpu = timed(run_ingest, params, progress=False, echo=False)
+    print(f"ingest {f.name} + {short.name}: {s.clips} clips, {vps(minutes * 60 + 60, wall, cpu)}; {load_line()}")
     print(f"  peak RSS: {mem.peaks.line()}")
     shutil.rmtree(out, ignore_errors=True)
 
@@ -194,20 +196,21 @@ def main() -> int:
           f"score: CLIP {sc.clip.model} at {sc.clip.sample_fps:g} fps (max {sc.clip.max_frames}), flow {sc.flow.sample_fps:g} pairs/s at "
           f"{sc.flow.width} px; engine {params.engine.name} x{workers}; caption stage skipped")  # fmt: skip
     print(f"before: {load_line()}", flush=True)
-    t_par = null_decode_seconds(inputs, parallel=workers)
-    t_one = null_decode_seconds(inputs, parallel=1)
-    ingest, score, t_ing, t_sc, ing_mem, sc_mem = run_curation(params, video_s)
-    t_tot = t_ing + t_sc
+    _, t_par, c_par = timed(null_decode_seconds, inputs, parallel=workers)
+    _, t_one, c_one = timed(null_decode_seconds, inputs, parallel=1)
+    (ingest, t_ing, c_ing), (score, t_sc, c_sc), ing_mem, sc_mem = run_curation(params)
+    t_tot, c_tot = t_ing + t_sc, c_ing + c_sc
     floor_par, floor_one, total = video_s / t_par, video_s / t_one, video_s / t_tot
 
-    print(f"\nthroughput ({load_line()} after the run)")
-    print(f"  ffmpeg -i f -f null -, {workers} at a time : {vps(video_s, t_par)}")
-    print(f"  ffmpeg -i f -f null -, one at a time : {vps(video_s, t_one)}")
-    print(f"  ingest (run_ingest)                  : {vps(video_s, t_ing)}  {ingest.clips} clips, {ingest.cuts} cuts, {ingest.rejected} rejected")
-    print(f"  score  (run_score)                   : {vps(video_s, t_sc)}  {score.scored} scored, {score.failed} failed; CLIP weights: {score.clip_weights}"
+    print(f"\nthroughput ({load_line()} after the run; CPU-s: this process and its children, a check on a shared machine)")
+    print(f"  ffmpeg -i f -f null -, {workers} at a time : {vps(video_s, t_par, c_par)}")
+    print(f"  ffmpeg -i f -f null -, one at a time : {vps(video_s, t_one, c_one)}")
+    print(f"  ingest (run_ingest)                  : {vps(video_s, t_ing, c_ing)}  {ingest.clips} clips, {ingest.cuts} cuts, {ingest.rejected} rejected")
+    print(f"  score  (run_score)                   : {vps(video_s, t_sc, c_sc)}  {score.scored} scored, {score.failed} failed; CLIP weights: {score.clip_weights}"
           + (" (RANDOM-INIT: speed only, semantic scores meaningless)" if score.clip_weights == "random-init" else ""))  # fmt: skip
-    print(f"  total  (ingest + score)              : {vps(video_s, t_tot)}")
-    print(f"  total / floor: {total / floor_par:.2f}x the {workers}-process floor, {total / floor_one:.2f}x the one-process floor (target >= 0.6x)")
+    print(f"  total  (ingest + score)              : {vps(video_s, t_tot, c_tot)}")
+    print(f"  total / floor: {total / floor_par:.2f}x the {workers}-process floor, {total / floor_one:.2f}x the one-process floor (target >= 0.6x); "
+          f"by CPU-s: {c_par / c_tot:.2f}x")  # fmt: skip
 
     print("\npeak RSS, 1-minute inputs")
     print(f"  ingest: {ing_mem.line()}")
