@@ -73,6 +73,11 @@ class TreePeaks:
     total: int = 0
     workers_seen: set[int] = field(default_factory=set)
     samples: int = 0
+    history: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, largest worker tree in that sample)
+
+    def window_peak(self, start: float, end: float) -> int:
+        """Largest worker tree seen between `start` and `end` seconds after the sampling began."""
+        return max((b for t, b in self.history if start <= t < end), default=0)
 
     def line(self) -> str:
         mib = lambda b: f"{b / 2**20:.0f} MiB"  # noqa: E731
@@ -149,7 +154,9 @@ class TreeRSS:
                 pk.other = max(pk.other, r)
         if len(trees) > 1:
             trees.pop(me.pid, None)  # a pool run: the parent only waits
-        pk.worker_tree = max(pk.worker_tree, max(trees.values()))
+        biggest = max(trees.values())
+        pk.worker_tree = max(pk.worker_tree, biggest)
+        pk.history.append((time.perf_counter() - self._t0, biggest))
         pk.total = max(pk.total, mine + sum(rss.values()))
         pk.samples += 1
 
@@ -160,6 +167,7 @@ class TreeRSS:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "TreeRSS":
+        self._t0 = time.perf_counter()
         self._t.start()
         return self
 

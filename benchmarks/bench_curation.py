@@ -24,6 +24,7 @@ cellauto (both scaled up to 1280x720).  Then:
     python benchmarks/bench_curation.py                    # everything (first run makes the inputs)
     python benchmarks/bench_curation.py --long-minutes 0   # skip the long-input memory run
     python benchmarks/bench_curation.py --sources testsrc2 cuts --no-loader
+    python benchmarks/bench_curation.py --skip-curation --no-loader  # only the long-input memory run
 """
 
 from __future__ import annotations
@@ -162,40 +163,19 @@ def long_memory(params_file: str, work: Path, minutes: float, short: Path, worke
         s, wall, cpu = timed(run_ingest, params, progress=False, echo=False)
     print(f"ingest {f.name} + {short.name}: {s.clips} clips, {vps(minutes * 60 + 60, wall, cpu)}; {load_line()}")
     print(f"  peak RSS: {mem.peaks.line()}")
+    mib = lambda b: f"{b / 2**20:.0f} MiB"  # noqa: E731
+    pk = mem.peaks
+    print(f"  largest worker + ffmpeg tree: {mib(pk.window_peak(0, 60))} in the first minute, {mib(pk.window_peak(wall / 2, wall))} in the second half "
+          f"(flat when these match)")  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sources", nargs="+", choices=list(SOURCES), default=list(SOURCES), help="which inputs (default: all six)")
-    ap.add_argument("--seconds", type=float, default=60.0, help="length of each input (default 60)")
-    ap.add_argument("--params", default="params.yaml", help="ingest/score/engine settings come from here")
-    ap.add_argument("--workers", type=int, help="override engine.workers")
-    ap.add_argument("--workdir", default="benchmarks/out/curation", help="inputs (cached) and outputs")
-    ap.add_argument("--long-minutes", type=float, default=30.0, help="length of the long input for the memory run (0: skip)")
-    ap.add_argument("--no-loader", action="store_true", help="skip the tier/shard/loader part")
-    ap.add_argument("--loader-frames", type=int, default=8)
-    ap.add_argument("--loader-size", type=int, default=64)
-    ap.add_argument("--loader-batch", type=int, default=8)
-    ap.add_argument("--loader-samples", type=int, default=192)
-    ap.add_argument("--loader-workers", type=int, nargs="+", default=[0, 1, 2])
-    args = ap.parse_args()
-
-    work = Path(args.workdir)
-    inputs = make_inputs(work / "inputs", args.sources, args.seconds)
-    raw = link_folder(work / "raw", inputs)
-    out = work / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    params = stage_params(args.params, out, raw, args.workers)
+def throughput(params, inputs: list[Path], video_s: float) -> None:
     workers = params.engine.workers
-    video_s = len(inputs) * args.seconds
     ing, sc = params.ingest, params.score
-
-    print(f"inputs: {len(inputs)} x {args.seconds:g} s 1280x720 30 fps H.264 ({video_s:g} video-s): {', '.join(args.sources)}")
     print(f"ingest -> {ing.fps:g} fps, short side {ing.short_side}, {ing.preset} crf {ing.crf}, ffmpeg threads {ing.ffmpeg_threads}; "
           f"score: CLIP {sc.clip.model} at {sc.clip.sample_fps:g} fps (max {sc.clip.max_frames}), flow {sc.flow.sample_fps:g} pairs/s at "
           f"{sc.flow.width} px; engine {params.engine.name} x{workers}; caption stage skipped")  # fmt: skip
-    print(f"before: {load_line()}", flush=True)
     _, t_par, c_par = timed(null_decode_seconds, inputs, parallel=workers)
     _, t_one, c_one = timed(null_decode_seconds, inputs, parallel=1)
     (ingest, t_ing, c_ing), (score, t_sc, c_sc), ing_mem, sc_mem = run_curation(params)
@@ -213,15 +193,46 @@ def main() -> int:
           f"by CPU-s: {c_par / c_tot:.2f}x")  # fmt: skip
 
     print("\npeak RSS, 1-minute inputs")
-    print(f"  ingest: {ing_mem.line()}")
-    print(f"  score : {sc_mem.line()}")
+    for name, pk, wall in (("ingest", ing_mem, t_ing), ("score ", sc_mem, t_sc)):
+        print(f"  {name}: {pk.line()}")
+        print(f"          largest worker tree {pk.window_peak(0, wall / 2) / 2**20:.0f} MiB in the first half of the run, {pk.window_peak(wall / 2, wall) / 2**20:.0f} MiB in the second")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sources", nargs="+", choices=list(SOURCES), default=list(SOURCES), help="which inputs (default: all six)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of each input (default 60)")
+    ap.add_argument("--params", default="params.yaml", help="ingest/score/engine settings come from here")
+    ap.add_argument("--workers", type=int, help="override engine.workers")
+    ap.add_argument("--workdir", default="benchmarks/out/curation", help="inputs (cached) and outputs")
+    ap.add_argument("--long-minutes", type=float, default=30.0, help="length of the long input for the memory run (0: skip)")
+    ap.add_argument("--no-loader", action="store_true", help="skip the tier/shard/loader part")
+    ap.add_argument("--skip-curation", action="store_true", help="skip the throughput run (the loader part then reuses the curated clips of an earlier run)")
+    ap.add_argument("--loader-frames", type=int, default=8)
+    ap.add_argument("--loader-size", type=int, default=64)
+    ap.add_argument("--loader-batch", type=int, default=8)
+    ap.add_argument("--loader-samples", type=int, default=192)
+    ap.add_argument("--loader-workers", type=int, nargs="+", default=[0, 1, 2])
+    args = ap.parse_args()
+
+    work = Path(args.workdir)
+    inputs = make_inputs(work / "inputs", args.sources, args.seconds)
+    out = work / "out"
+    params = stage_params(args.params, out, work / "raw", args.workers)
+    print(f"inputs: {len(inputs)} x {args.seconds:g} s 1280x720 30 fps H.264: {', '.join(args.sources)}; start: {load_line()}", flush=True)
+    if not args.skip_curation:
+        shutil.rmtree(out, ignore_errors=True)
+        link_folder(work / "raw", inputs)
+        throughput(params, inputs, len(inputs) * args.seconds)
     if args.long_minutes > 0:
         print(f"\npeak RSS, {args.long_minutes:g}-minute input (ingest)", flush=True)
         long_memory(args.params, work, args.long_minutes, inputs[0], args.workers)
-
     if not args.no_loader:
         print()
-        loader_rates(params, out, args)
+        if (out / "scores.parquet").exists():
+            loader_rates(params, out, args)
+        else:
+            print(f"loader: skipped, no curated clips under {out} (run without --skip-curation first)")
     print(f"\nend: {load_line()}")
     return 0
 
