@@ -27,8 +27,9 @@ def _umask() -> int:
 
 #: mode of committed files / directories: what open() / mkdir() would give (mkstemp and
 #: mkdtemp make 0600 / 0700, which would hide a team's shared outputs from each other)
-FILE_MODE = 0o666 & ~_umask()
-DIR_MODE = 0o777 & ~_umask()
+_UMASK = _umask()
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
 
 
 def temp_path_for(dest: str | Path) -> Path:
