@@ -74,10 +74,23 @@ def _clean(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
 
 
+def checkpoint_dir(root: str | Path, step: int) -> Path:
+    """Where checkpoint `step` of the run directory `root` lives."""
+    return Path(root) / "checkpoints" / f"step-{step:08d}"
+
+
+def reset_run_dir(root: str | Path) -> None:
+    """Remove every checkpoint and the manifest of a run directory (a run started afresh)."""
+    root = Path(root)
+    shutil.rmtree(root / "checkpoints", ignore_errors=True)
+    (root / MANIFEST).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+
+
 def write_checkpoint(root: str | Path, step: int, files: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any], keep: int = 2) -> Path:
     """Write checkpoint `step` under root/checkpoints and point root/manifest.json at it."""
     root = Path(root)
-    ckdir = root / "checkpoints" / f"step-{step:08d}"
+    ckdir = checkpoint_dir(root, step)
     entries: dict[str, dict[str, Any]] = {}
     with atomic_dir(ckdir) as tmp:
         for name, sd in sorted(files.items()):

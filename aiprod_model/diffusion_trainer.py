@@ -19,7 +19,6 @@ generator state) and metrics.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -31,9 +30,9 @@ from tqdm import tqdm
 
 from aiprod_model.backbone import HybridBackbone
 from aiprod_model.batches import BatchSource, fit_video, flow_curve, source_state
-from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer, write_checkpoint
+from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer
 from aiprod_model.diffusion import diffusion_loss, resample_curve
-from aiprod_model.distributed import Dist, current, pack_rank_states, unpack_rank_state
+from aiprod_model.distributed import Dist, current, reset_run, restore_rank_state, save_run_checkpoint
 from aiprod_model.presets import ResolvedModel, resolve
 from aiprod_model.runtime import EMA, LossWindows, autocast, count_params, resolve_device, setup_torch, stable_hash
 from aiprod_model.tracking import ClipLog, MetricsLog
@@ -161,12 +160,8 @@ class DiffusionTrainer:
 
     def save(self, completed: bool = False) -> Path:
         """Checkpoint the run (collective under DDP: every rank's state is gathered, rank 0 writes)."""
-        trainer, extra = pack_rank_states(self.dist, self.loader_state, self.gen)
-        path = self.out_dir / "checkpoints" / f"step-{self.step:08d}"
-        if self.dist.is_main:
-            path = write_checkpoint(self.out_dir, self.step, self.state_files(trainer), self.meta(completed, extra), keep=self.tp.keep_checkpoints)
-        self.dist.barrier()
-        return path
+        return save_run_checkpoint(self.dist, self.out_dir, self.step, self.tp.keep_checkpoints, self.loader_state, self.gen,
+                                   lambda trainer, extra: (self.state_files(trainer), self.meta(completed, extra)))
 
     def try_resume(self) -> bool:
         """Resume from out_dir's newest checkpoint when it belongs to this run; else start clean."""
@@ -174,10 +169,7 @@ class DiffusionTrainer:
         if manifest is None or manifest["meta"].get("run_hash") != self.run_hash:
             if manifest is not None and self.dist.is_main:
                 log.info("%s: checkpoint from other params (run %s); starting afresh", self.out_dir, manifest["meta"].get("run_hash"))
-            self.dist.barrier()  # every rank has read the manifest before rank 0 clears the directory
-            if self.dist.is_main:
-                self.reset_dir()
-            self.dist.barrier()
+            reset_run(self.dist, self.out_dir)
             return False
         files, manifest = load_checkpoint(self.out_dir)
         meta = manifest["meta"]
@@ -185,21 +177,12 @@ class DiffusionTrainer:
         self.ema.load_state_dict(files["ema"], meta["ema_updates"])
         self.opt.load_state_dict(unflatten_optimizer(files["optimizer"], meta["optimizer"]))
         self.step = int(manifest["step"])
-        gen_state, self.loader_state = unpack_rank_state(self.dist, files["trainer"], meta)
-        if gen_state is not None:
-            self.gen.set_state(gen_state)
-        else:
-            self.gen.manual_seed(int(stable_hash([self.tp.seed + 1, self.dist.rank, self.step]), 16))
+        self.loader_state = restore_rank_state(self.dist, files["trainer"], meta, self.gen, self.tp.seed + 1, self.step)
         self.phase, self.phase_step = int(meta["phase"]), int(meta["phase_step"])
         self.windows.load(meta["windows"])
         self.skipped = dict(meta.get("skipped_phases", {}))
         log.info("resumed %s at step %d (phase %d, step %d in phase)", self.out_dir, self.step, self.phase + 1, self.phase_step)
         return True
-
-    def reset_dir(self) -> None:
-        shutil.rmtree(self.out_dir / "checkpoints", ignore_errors=True)
-        (self.out_dir / "manifest.json").unlink(missing_ok=True)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ one step
     @torch.no_grad()
@@ -230,7 +213,7 @@ class DiffusionTrainer:
         rows = int(x0.shape[0])
         total = global_rows or rows
         self.opt.zero_grad(set_to_none=True)
-        (loss * (rows * self.dist.world / total) if self.dist.active else loss).backward()
+        self.dist.share_weighted(loss, rows, total).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tp.grad_clip)
         self.opt.step()
         self.ema.update(self.model)

@@ -29,8 +29,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -138,6 +139,11 @@ class Dist:
                 return
             yield b, int(total)  # type: ignore[misc]
 
+    def share_weighted(self, loss: torch.Tensor, rows: int, global_rows: int) -> torch.Tensor:
+        """The loss to back-propagate on this rank: weighted by its share of the global batch, so
+        DDP's gradient average equals the gradient of the mean loss over the global batch."""
+        return loss * (rows * self.world / global_rows) if self.active else loss
+
     def wrap(self, model: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """DistributedDataParallel(model) when world > 1, else the model itself."""
         if not self.active:
@@ -221,3 +227,41 @@ def unpack_rank_state(dist: Dist, tensors: dict[str, torch.Tensor], meta: dict[s
     if dist.is_main:
         log.warning("checkpoint was written by %d process(es), this run has %d: the loader of the phase in progress starts afresh", saved, dist.world)
     return tensors.get(generator_key(dist.rank)), None
+
+
+def save_run_checkpoint(dist: Dist, out_dir: str | Path, step: int, keep: int, loader_state: dict[str, Any] | None, gen: torch.Generator,
+                        build: Callable[[dict[str, torch.Tensor], dict[str, Any]], tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]]) -> Path:
+    """Checkpoint a trainer's run (collective under DDP): every rank's loader and generator state is
+    gathered (`pack_rank_states`), rank 0 writes `build(trainer tensors, extra meta)` -> (files, meta),
+    the others wait.  Returns the checkpoint directory."""
+    from aiprod_model.checkpoint import checkpoint_dir, write_checkpoint
+
+    trainer, extra = pack_rank_states(dist, loader_state, gen)
+    if dist.is_main:
+        files, meta = build(trainer, extra)
+        write_checkpoint(out_dir, step, files, meta, keep=keep)
+    dist.barrier()
+    return checkpoint_dir(out_dir, step)
+
+
+def reset_run(dist: Dist, out_dir: str | Path) -> None:
+    """Start a run directory afresh: rank 0 clears it once every rank has read its manifest."""
+    from aiprod_model.checkpoint import reset_run_dir
+
+    dist.barrier()
+    if dist.is_main:
+        reset_run_dir(out_dir)
+    dist.barrier()
+
+
+def restore_rank_state(dist: Dist, tensors: dict[str, torch.Tensor], meta: dict[str, Any], gen: torch.Generator, seed: int, step: int) -> dict[str, Any] | None:
+    """Set `gen` to this rank's saved state (`unpack_rank_state`), or seed it from (seed, rank, step)
+    when the checkpoint has none for this rank; returns this rank's loader state (or None)."""
+    from aiprod_model.runtime import stable_hash
+
+    gen_state, loader_state = unpack_rank_state(dist, tensors, meta)
+    if gen_state is not None:
+        gen.set_state(gen_state)
+    else:
+        gen.manual_seed(int(stable_hash([seed, dist.rank, step]), 16))
+    return loader_state

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,8 +27,8 @@ import torch
 from tqdm import tqdm
 
 from aiprod_model.batches import BatchSource, fit_video, is_heldout, select, source_state
-from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer, write_checkpoint
-from aiprod_model.distributed import Dist, current, pack_rank_states, unpack_rank_state
+from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer
+from aiprod_model.distributed import Dist, current, reset_run, restore_rank_state, save_run_checkpoint
 from aiprod_model.metrics import psnr, ssim
 from aiprod_model.presets import resolve
 from aiprod_model.runtime import LossWindows, autocast, count_params, resolve_device, setup_torch, stable_hash
@@ -127,34 +126,24 @@ class VAETrainer:
 
     def save(self, completed: bool = False) -> Path:
         """Checkpoint the run (collective under DDP: every rank's state is gathered, rank 0 writes)."""
-        trainer, extra = pack_rank_states(self.dist, self.loader_state, self.gen)
-        path = self.out_dir / "checkpoints" / f"step-{self.step:08d}"
-        if self.dist.is_main:
+
+        def build(trainer: dict[str, torch.Tensor], extra: dict[str, Any]) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
             files = {"model": self.model.state_dict(), "optimizer": flatten_optimizer(self.opt.state_dict())[0], "trainer": trainer}
-            path = write_checkpoint(self.out_dir, self.step, files, self.meta(completed, extra), keep=self.tp.keep_checkpoints)
-        self.dist.barrier()
-        return path
+            return files, self.meta(completed, extra)
+
+        return save_run_checkpoint(self.dist, self.out_dir, self.step, self.tp.keep_checkpoints, self.loader_state, self.gen, build)
 
     def try_resume(self) -> bool:
         manifest = read_manifest(self.out_dir)
         if manifest is None or manifest["meta"].get("run_hash") != self.run_hash:
-            self.dist.barrier()  # every rank has read the manifest before rank 0 clears the directory
-            if self.dist.is_main:
-                shutil.rmtree(self.out_dir / "checkpoints", ignore_errors=True)
-                (self.out_dir / "manifest.json").unlink(missing_ok=True)
-                self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.dist.barrier()
+            reset_run(self.dist, self.out_dir)
             return False
         files, manifest = load_checkpoint(self.out_dir)
         meta = manifest["meta"]
         self.model.load_state_dict(files["model"])
         self.opt.load_state_dict(unflatten_optimizer(files["optimizer"], meta["optimizer"]))
         self.step = int(manifest["step"])
-        gen_state, self.loader_state = unpack_rank_state(self.dist, files["trainer"], meta)
-        if gen_state is not None:
-            self.gen.set_state(gen_state)
-        else:
-            self.gen.manual_seed(int(stable_hash([self.tp.seed + 2, self.dist.rank, self.step]), 16))
+        self.loader_state = restore_rank_state(self.dist, files["trainer"], meta, self.gen, self.tp.seed + 2, self.step)
         self.windows.load(meta["windows"])
         self.latent_stats = list(meta["latent_stats"])
         self.scale_factor = meta["scale_factor"]
@@ -179,7 +168,7 @@ class VAETrainer:
         rows = int(video.shape[0])
         total = global_rows or rows
         self.opt.zero_grad(set_to_none=True)
-        (loss * (rows * self.dist.world / total) if self.dist.active else loss).backward()
+        self.dist.share_weighted(loss, rows, total).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tp.grad_clip)
         self.opt.step()
         self.step += 1
