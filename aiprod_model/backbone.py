@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aiprod_model.layers import GEGLU, RMSNorm, norm, sincos_3d, timestep_embedding
-from curation.config import BackboneParams
+from aiprod_model.params import BackboneParams
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

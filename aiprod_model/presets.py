@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from curation.config import BackboneParams, ModelParams, ParamsError, VAEParams, deep_merge
+from aiprod_model.params import BackboneParams, ModelParams, VAEParams
+from curation.params_base import ParamsError, deep_merge
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # CPU demo: 4x spatial / 2x temporal VAE (~0.6 M params), a 2-attention + 1-conv block backbone (~0.4 M)

@@ -24,7 +24,8 @@ from aiprod_model.diffusion_trainer import build_backbone
 from aiprod_model.presets import ResolvedModel
 from aiprod_model.runtime import resolve_device
 from aiprod_model.vae_trainer import load_vae
-from curation.config import DiffusionParams, Params, TextEncoderParams
+from aiprod_model.params import DiffusionParams
+from curation.config import Params, TextEncoderParams
 
 
 @dataclass(frozen=True)

