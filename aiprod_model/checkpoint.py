@@ -15,7 +15,6 @@ manifest.json is replaced atomically, so a killed run always leaves the previous
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -26,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from curation.io.atomic import atomic_dir, write_json
+from curation.io.hashing import sha256_file
 
 FORMAT = "aiprod-checkpoint-v1"
 MANIFEST = "manifest.json"
@@ -37,12 +37,6 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, malformed, not safetensors, or fails its sha256 check."""
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- optimizer state

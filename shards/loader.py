@@ -86,10 +86,10 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
 from curation.config import LoaderParams, Params
+from curation.io.hashing import sha256_file
 from shards.curriculum import PhasePlan, SourceSpec, plan_phase, plan_sources
 from shards.decode import ShortClip, decode_window, to_model_range
 from shards.manifest import read_manifest, shard_path
-from shards.tarformat import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,10 @@ from tqdm import tqdm
 
 from curation.config import Params, ShardParams, section_hash
 from curation.io.atomic import TEMP_MARK, atomic_dir, remove_stale_temps, write_json
+from curation.io.hashing import sha256_file
 from shards.manifest import TIERS, build_manifest, write_manifest
 from shards.samples import encode_sample
-from shards.tarformat import sha256_file, valid_key
+from shards.tarformat import valid_key
 from shards.writer import ShardInfo, TierShardWriter
 
 log = logging.getLogger(__name__)

@@ -99,14 +99,3 @@ class DeterministicTar:
 
     def __exit__(self, *exc: object) -> None:
         """On error the archive is left unfinished; the caller discards its temp file."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from curation.io.atomic import TEMP_MARK
+from curation.io.hashing import sha256_file
 from shards.manifest import MANIFEST_NAME, MEMBERS, TIERS, ManifestError, read_manifest, shard_path
-from shards.tarformat import sha256_file, valid_key
+from shards.tarformat import valid_key
 
 
 @dataclass

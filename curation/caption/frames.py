@@ -11,17 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from curation.media.sampling import even_indices
+
 
 class FrameError(RuntimeError):
     """The clip could not be opened or decoded."""
-
-
-def sample_indices(total: int, count: int) -> list[int]:
-    """`count` indices centred in equal segments of range(total) (deduplicated, increasing)."""
-    if total <= 0 or count <= 0:
-        return []
-    idx = sorted({min(total - 1, int((k + 0.5) * total / count)) for k in range(count)})
-    return idx
 
 
 def read_frames(path: str | Path, count: int) -> tuple[list[int], np.ndarray]:
@@ -30,7 +24,7 @@ def read_frames(path: str | Path, count: int) -> tuple[list[int], np.ndarray]:
 
     try:
         vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-        idx = sample_indices(len(vr), count)
+        idx = even_indices(len(vr), count)
         if not idx:
             raise FrameError(f"no frames in {Path(path).name}")
         frames = vr.get_batch(idx).asnumpy()

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from aiprod_model.backbone import HybridBackbone
-from aiprod_model.checkpoint import CheckpointError, flatten_optimizer, load_checkpoint, load_tensors, read_manifest, sha256_file, unflatten_optimizer, write_checkpoint
+from aiprod_model.checkpoint import CheckpointError, flatten_optimizer, load_checkpoint, load_tensors, read_manifest, unflatten_optimizer, write_checkpoint
 from aiprod_model.presets import resolve
+from curation.io.hashing import sha256_file
 from tests.aiprod_model.conftest import TEXT_DIM
 
 PKG = Path(__file__).resolve().parents[2] / "aiprod_model"

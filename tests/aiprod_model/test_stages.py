@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiprod_model.checkpoint import read_manifest, sha256_file
+from aiprod_model.checkpoint import read_manifest
+from curation.io.hashing import sha256_file
 from tests.aiprod_model.conftest import tiny_params
 from tests.conftest import have_ffmpeg
 

@@ -6,7 +6,8 @@ import pytest
 from curation.cli import main as cli_main
 from curation.config import CorpusParams
 from curation.ingest import run_ingest
-from curation.media import probe_media, sha256_file
+from curation.io.hashing import sha256_file
+from curation.media import probe_media
 from curation.sample_corpus import MANIFEST, generate_corpus, plan_corpus
 from tests.curation.ingest.helpers import ingest_params
 

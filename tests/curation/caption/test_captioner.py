@@ -2,20 +2,13 @@ import numpy as np
 import pytest
 
 from curation.caption.captioner import RANDOM_INIT, CaptionerUnavailable, choose_caption, load_captioner
-from curation.caption.frames import FrameError, read_frames, sample_indices
+from curation.caption.frames import FrameError, read_frames
 from curation.config import CaptionerParams
 
 
 @pytest.fixture(scope="module")
 def tiny():
     return load_captioner(CaptionerParams(tiny_config=True, allow_random_init=True, max_new_tokens=8))
-
-
-def test_sample_indices():
-    assert sample_indices(32, 1) == [16]
-    assert sample_indices(30, 3) == [5, 15, 25]
-    assert sample_indices(2, 5) == [0, 1]
-    assert sample_indices(0, 3) == []
 
 
 def test_read_frames_from_real_clip(media_factory):

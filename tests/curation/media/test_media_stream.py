@@ -5,7 +5,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from curation.media import ClipEncoder, EncodeSettings, FrameReader, decodes_frame, sha256_file
+from curation.io.hashing import sha256_file
+from curation.media import ClipEncoder, EncodeSettings, FrameReader, decodes_frame
 
 
 def ffprobe_frames(path) -> tuple[int, list[int]]:
