@@ -1,47 +1,46 @@
-"""Ray engine: run a `Stage` over tasks with Ray Data (one actor per worker).
+"""Ray engine: run a chain of stages over batches with Ray Data, on one machine or a cluster.
 
 Same contract as `curation.engines.local.LocalEngine`:
 
-* `Stage.setup()` runs once per worker: the stage is wrapped in a callable class
-  that `Dataset.map_batches` runs on a fixed-size actor pool
-  (`ray.data.ActorPoolStrategy(size=workers)`), and the class constructor calls
-  `setup()`.
-* Each task goes through the very same `_call` as the local engine, so an
-  exception in `process()` becomes `TaskResult.error` (same text) and the other
-  tasks complete.
-* Results are yielded in task order (a small reorder buffer on the driver),
-  whatever order Ray Data finishes them in.
+* the chain is split into segments of consecutive stages with the same resource kind
+  (`local.split_segments`); each segment is one `Dataset.map_batches` over a fixed-size
+  actor pool (`ActorPoolStrategy`), and every actor requests the segment's declared
+  resources: `num_cpus`, `num_gpus` (a GPU stage's actors get GPUs), `memory`;
+* the actor constructor calls `setup()` once; each call runs the segment over one
+  batch with the very same `chain.run_chain` as the local engine, so rows and error
+  texts are identical;
+* batches stream through the segments (Ray Data's streaming executor: a GPU segment
+  starts on the first batch the CPU segment finishes) and come back as they complete,
+  each with the id of the Ray node that ran its first segment.
 
-Values are never converted: every task and every result travels through Ray
-Data's Arrow blocks as one pickled `bytes` cell, so dicts with lists, tuples,
-None, ints vs floats, numpy scalars ... come back exactly as the stage made
-them, and the rows equal the local engine's rows.
+Values are never converted: every batch travels through Ray Data's Arrow blocks as one
+pickled `bytes` cell, so rows come back exactly as the stage made them.
 
-Without an address the engine starts a private local Ray with `num_cpus=workers`
-(no dashboard, worker logs not forwarded) and shuts it down when the run ends;
-with an address ("auto", "ray://...") it joins that cluster and leaves it
-running.  If Ray is already initialised in this process it is used as is.
+Pool sizes: a CPU segment gets `workers` actors; a GPU segment one actor per
+`resources.gpus` GPUs of the cluster (or of `gpus` for a private local Ray).  Without an
+address the engine starts a private local Ray with `num_cpus` = the actors' CPUs and
+`num_gpus` = `gpus` (default: the CUDA devices torch sees), no dashboard, and shuts it
+down at the end; with an address ("auto", "ray://host:10001", "host:6379") it joins
+that cluster and leaves it running.  If Ray is already initialised in this process it
+is used as is (tests start Ray with logical GPUs that way).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
+from curation.engines.chain import run_chain, start_states, to_results
+from curation.engines.local import cuda_device_count, split_segments
+from curation.stage import BatchResult, Row, Stage, StageConfigError
 
-from curation.engines.local import _call
-from curation.stage import Row, Stage, TaskResult
-
-#: upper bound on Ray Data blocks: one task per block (best load balancing for
-#: heavy per-video tasks) up to this many tasks, then several tasks per block
-MAX_BLOCKS = 2000
-#: object store of the private local Ray: tasks and rows are small pickles
-LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
+#: object store of the private local Ray (batches of frames between segments stream through it)
+LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
 _PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -55,56 +54,54 @@ def _import_ray() -> Any:
     return ray
 
 
-class _StageWorker:
+class _SegmentWorker:
     """Callable class for `map_batches`: one instance per Ray actor.
 
-    `_stage_blob` (the cloudpickled stage) is set on a per-run subclass made by
-    `_worker_class`; the constructor unpickles the stage and runs `setup()` once;
-    each call processes a batch of pickled `(index, task)` cells and returns
-    pickled `(rows, error)` cells.
+    `_blob` (the cloudpickled stages of the segment) is set on a per-run subclass made
+    by `_worker_class`; the constructor unpickles the stages and runs `setup()` once;
+    each call runs the segment over pickled `(batch_id, states, node)` cells.
     """
 
-    _stage_blob: bytes = b""
+    _blob: bytes = b""
+    _first: bool = False  # the first segment records the node it ran on
 
     def __init__(self) -> None:
+        import ray
         from ray import cloudpickle
 
-        self.stage: Stage = cloudpickle.loads(self._stage_blob)
-        self.stage.setup()
+        self.stages: list[Stage] = cloudpickle.loads(self._blob)
+        for s in self.stages:
+            s.setup()
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        out_index: list[int] = []
-        out_result: list[bytes] = []
-        for blob in batch.column("task").to_pylist():
-            index, task = pickle.loads(blob)
-            res = _call(self.stage, index, task)
-            out_index.append(index)
-            out_result.append(pickle.dumps((res.rows, res.error), protocol=_PICKLE_PROTOCOL))
-        return pa.table({"index": pa.array(out_index, pa.int64()), "result": pa.array(out_result, pa.binary())})
+        out = []
+        for blob in batch.column("batch").to_pylist():
+            bid, states, node = pickle.loads(blob)
+            states = run_chain(self.stages, states)
+            out.append(pickle.dumps((bid, states, self.node if self._first else node), protocol=_PICKLE_PROTOCOL))
+        return pa.table({"batch": pa.array(out, pa.binary())})
 
 
-def _worker_class(stage: Stage) -> type[_StageWorker]:
-    """A `_StageWorker` subclass that carries `stage` (cloudpickled) in its class.
-
-    cloudpickle ships the stage by value where plain pickling would need its
-    class to be importable on the worker (e.g. a stage defined in a script's
-    `__main__`); importable stage classes are still referenced by name.
-    """
+def _worker_class(stages: list[Stage], first: bool) -> type[_SegmentWorker]:
+    """A `_SegmentWorker` subclass that carries `stages` (cloudpickled: stages defined in a
+    script's `__main__` work too; importable stage classes are referenced by name)."""
     from ray import cloudpickle
 
-    name = f"StageWorker_{type(stage).__name__}"
-    return type(name, (_StageWorker,), {"_stage_blob": cloudpickle.dumps(stage), "__module__": __name__})
+    name = "Segment_" + "_".join(type(s).__name__ for s in stages)
+    return type(name, (_SegmentWorker,), {"_blob": cloudpickle.dumps(stages), "_first": first, "__module__": __name__})
 
 
 class RayEngine:
-    def __init__(self, workers: int = 1, address: str | None = None):
+    def __init__(self, workers: int = 1, address: str | None = None, gpus: int | None = None):
         self.workers = max(1, int(workers))
         self.address = address
+        self.gpus = gpus  # logical GPUs of a private local Ray; None: the CUDA devices torch sees
 
     # ------------------------------------------------------------------ ray lifecycle
-    def _ensure_ray(self, ray: Any) -> bool:
+    def _ensure_ray(self, ray: Any, cpus: int, gpus: int) -> bool:
         """Initialise Ray if needed; True when this engine started it (and must stop it)."""
         if ray.is_initialized():
             return False
@@ -113,65 +110,77 @@ class RayEngine:
         if self.address:
             ray.init(address=self.address, **common)
         else:
-            # workers import what the driver imports (stages defined in scripts' packages,
-            # tests ...), like the local engine's spawn pool which inherits sys.path
+            # workers import what the driver imports (stages defined in tests, scripts ...),
+            # like the local engine's spawn pool which inherits sys.path
             pythonpath = os.pathsep.join(p for p in sys.path if p and os.path.exists(p))
-            ray.init(
-                num_cpus=self.workers,
-                num_gpus=0,
-                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
-                **common,
-            )
+            ray.init(num_cpus=cpus, num_gpus=gpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **common)
         return True
 
+    def _gpus_available(self, ray: Any) -> int:
+        if ray.is_initialized():
+            return int(ray.cluster_resources().get("GPU", 0))
+        return cuda_device_count() if self.gpus is None else int(self.gpus)
+
+    def _actors(self, seg: list[Stage], gpus: int) -> int:
+        if not seg[0].resources.uses_gpu:
+            return self.workers
+        per = max(s.resources.gpus for s in seg)
+        n = int(math.floor(gpus / per + 1e-9))
+        if n < 1:
+            raise StageConfigError(f"stage {seg[0].name} declares {per:g} GPU(s) per worker, but the Ray cluster has {gpus} GPU(s)")
+        return n
+
     # ------------------------------------------------------------------ run
-    def run(self, stage: Stage, tasks: list[Row], progress: bool = True) -> Iterator[TaskResult]:
-        tasks = list(tasks)
-        if not tasks:  # like the local engine: no tasks, no setup, no Ray
+    def run(self, stages: Sequence[Stage], batches: Iterable[list[Row]]) -> Iterator[BatchResult]:
+        items = [pickle.dumps((bid, start_states(tasks), ""), protocol=_PICKLE_PROTOCOL) for bid, tasks in enumerate(batches)]
+        if not items:  # like the local engine: no tasks, no setup, no Ray
             return
         ray = _import_ray()
         from ray.data import ActorPoolStrategy, DataContext
 
-        bar = tqdm(total=len(tasks), desc=stage.name, unit="task", disable=not progress, dynamic_ncols=True)
-        started = self._ensure_ray(ray)
+        segments = split_segments(list(stages))
+        started = False
+        if not ray.is_initialized():
+            gpus = 0 if self.address else (cuda_device_count() if self.gpus is None else int(self.gpus))
+            cpus = sum(self._actors(seg, gpus) * max(1, math.ceil(max(s.resources.cpus for s in seg))) for seg in segments) if not self.address else 0
+            started = self._ensure_ray(ray, cpus, gpus)
         try:
+            gpus = self._gpus_available(ray)
             ctx = DataContext.get_current()
-            quiet = {"enable_progress_bars": False, "print_on_execution_start": False}  # our own tqdm bar counts tasks
+            quiet = {"enable_progress_bars": False, "print_on_execution_start": False}  # the driver has its own bar
             saved = {k: getattr(ctx, k) for k in quiet if hasattr(ctx, k)}
             for k in saved:
                 setattr(ctx, k, quiet[k])
-            # ... so Ray Data's "progress bars disabled" notice is noise
             logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
             try:
-                items = [{"task": pickle.dumps((i, t), protocol=_PICKLE_PROTOCOL)} for i, t in enumerate(tasks)]
-                ds = ray.data.from_items(items, override_num_blocks=min(len(tasks), MAX_BLOCKS))
-                n_actors = min(self.workers, len(tasks))
-                ds = ds.map_batches(
-                    _worker_class(stage),
-                    batch_size=1,  # one task per call: heavy per-video work, fine-grained balancing
-                    batch_format="pyarrow",  # bytes cells stay bytes (no numpy fixed-width strings)
-                    compute=ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=2),
-                    num_cpus=1,
-                )
+                ds = ray.data.from_items([{"batch": b} for b in items], override_num_blocks=len(items))
+                for k, seg in enumerate(segments):
+                    res = seg[0].resources
+                    kw: dict[str, Any] = {"num_cpus": max(s.resources.cpus for s in seg)}
+                    if res.uses_gpu:
+                        kw["num_gpus"] = max(s.resources.gpus for s in seg)
+                    mem = max(s.resources.memory_gb for s in seg)
+                    if mem > 0:
+                        kw["memory"] = int(mem * 1024**3)
+                    ds = ds.map_batches(
+                        _worker_class(seg, first=k == 0),
+                        batch_size=1,  # one driver batch per call
+                        batch_format="pyarrow",  # bytes cells stay bytes
+                        compute=ActorPoolStrategy(size=min(self._actors(seg, gpus), len(items)), max_tasks_in_flight_per_actor=2),
+                        **kw,
+                    )
             finally:
                 for k, v in saved.items():
                     setattr(ctx, k, v)
-
-            pending: dict[int, tuple[list[Row], str | None]] = {}
-            next_index = 0
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for index, blob in zip(batch.column("index").to_pylist(), batch.column("result").to_pylist()):
-                    pending[int(index)] = pickle.loads(blob)
-                    bar.update(1)
-                while next_index in pending:  # task order => deterministic outputs
-                    rows, error = pending.pop(next_index)
-                    yield TaskResult(next_index, tasks[next_index], rows, error)
-                    next_index += 1
-            if next_index != len(tasks):
-                missing = sorted(set(range(next_index, len(tasks))) - set(pending))
-                raise RuntimeError(f"Ray engine lost {len(missing)} task result(s) (first: {missing[:5]})")
+            seen = 0
+            for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for blob in block.column("batch").to_pylist():
+                    bid, states, node = pickle.loads(blob)
+                    seen += 1
+                    yield BatchResult(int(bid), to_results(states), node)
+            if seen != len(items):
+                raise RuntimeError(f"Ray engine lost {len(items) - seen} of {len(items)} batch result(s)")
         finally:
-            bar.close()
             if started:
                 ray.shutdown()
+

@@ -67,3 +67,33 @@ class ProbeStage(Stage):
                 "pix_fmt": s.get("pix_fmt"),
             })
         return rows
+
+
+class WhereStage(Stage):
+    """Records where each task ran: process id, CUDA_VISIBLE_DEVICES, the Ray GPU ids and node.
+
+    `resources` is given per test (a CPU stage, or a GPU stage on logical GPUs); a task with
+    `"die": True` kills its worker process (os._exit), one with `"fail": True` raises."""
+
+    def __init__(self, name: str, resources, batch_size: int = 1) -> None:
+        self.name = name
+        self.resources = resources
+        self.batch_size = batch_size
+
+    def process(self, task: Row) -> list[Row]:
+        import os
+
+        if task.get("die") and self.name == task.get("die_in", self.name):
+            os._exit(3)
+        if task.get("fail") and self.name == task.get("fail_in", self.name):
+            raise ValueError(f"task {task['i']} fails in {self.name}")
+        gpus, node = [], "local"
+        try:
+            import ray
+
+            if ray.is_initialized():
+                gpus = [str(g) for g in ray.get_gpu_ids()]
+                node = ray.get_runtime_context().get_node_id()
+        except ImportError:
+            pass
+        return [{**task, f"{self.name}_pid": os.getpid(), f"{self.name}_cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), f"{self.name}_ray_gpus": gpus, f"{self.name}_node": node}]

@@ -1,4 +1,4 @@
-"""RayEngine (Ray Data) gives exactly the local engine's results; skipped when Ray is not installed."""
+"""RayEngine (Ray Data) gives exactly the local engine's results, and puts GPU stages on GPUs."""
 
 from __future__ import annotations
 
@@ -8,44 +8,66 @@ ray = pytest.importorskip("ray", reason="Ray engine tests need the 'ray' extra: 
 pytest.importorskip("ray.data")
 
 from curation.config import EngineParams  # noqa: E402
-from curation.engines import run_stage  # noqa: E402
+from curation.engines import make_engine  # noqa: E402
 from curation.engines.local import LocalEngine  # noqa: E402
 from curation.engines.ray_engine import RayEngine  # noqa: E402
+from curation.stage import Resources  # noqa: E402
 
 from .media_tasks import BAD, SKIPPED, probe_tasks  # noqa: E402
-from .probe_stage import ProbeStage  # noqa: E402
+from .probe_stage import ProbeStage, WhereStage  # noqa: E402
+from .test_local_engine import collect  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
-def _as_tuples(results):
-    return [(r.index, r.task, r.rows, r.error) for r in results]
-
-
 def test_ray_matches_local(media_factory, tmp_path):
     tasks = probe_tasks(media_factory, tmp_path)
-    local = list(LocalEngine(workers=1).run(ProbeStage(), tasks, progress=False))
+    local = collect(LocalEngine(workers=1), [ProbeStage()], tasks, size=2)
     assert not ray.is_initialized()
-    on_ray = list(run_stage(ProbeStage(), tasks, EngineParams(name="ray", workers=2), progress=False))
-    assert not ray.is_initialized()  # the engine started its own Ray (num_cpus=2) and stopped it
-    assert [r.index for r in on_ray] == list(range(len(tasks)))
-    for r in on_ray:
-        assert (r.error is not None) == (r.index in BAD), r.error
-        assert bool(r.rows) == (r.index not in BAD | SKIPPED)
-    # identical rows (types included: tuples, None, floats), identical error texts, same order
-    assert _as_tuples(on_ray) == _as_tuples(local)
-    for a, b in zip(on_ray, local):
-        for ra, rb in zip(a.rows, b.rows):
+    on_ray = collect(make_engine(EngineParams(name="ray", workers=2)), [ProbeStage()], tasks, size=2)
+    assert not ray.is_initialized()  # the engine started its own Ray and stopped it
+    for i, r in enumerate(on_ray):
+        assert (r.error is not None) == (i in BAD), r.error
+        assert bool(r.rows) == (i not in BAD | SKIPPED)
+    # identical rows (types included: tuples, None, floats) and identical error texts
+    assert [(r.rows, r.error) for r in on_ray] == [(r.rows, r.error) for r in local]
+    for a, b in zip(on_ray, local, strict=True):
+        for ra, rb in zip(a.rows, b.rows, strict=True):
             assert {k: type(v) for k, v in ra.items()} == {k: type(v) for k, v in rb.items()}
 
 
 def test_ray_no_tasks_starts_nothing():
-    assert list(RayEngine(workers=2).run(ProbeStage(), [], progress=False)) == []
+    assert list(RayEngine(workers=2).run([ProbeStage()], [])) == []
+    assert not ray.is_initialized()
+
+
+def test_gpu_stage_actors_request_gpus():
+    """On logical GPUs (`ray.init(num_gpus=1)`, no CUDA needed) the GPU stage's actor gets GPU 0,
+    the CPU stage's actors get none, and failures stay per item through both stages."""
+    ray.init(num_cpus=3, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        cpu, gpu = WhereStage("cpu", Resources(cpus=1)), WhereStage("gpu", Resources(cpus=1, gpus=1), batch_size=4)
+        tasks = [{"i": i, "fail": i == 3, "fail_in": "gpu"} for i in range(10)]
+        res = collect(RayEngine(workers=2), [cpu, gpu], tasks, size=2)
+    finally:
+        ray.shutdown()
+    assert res[3].error.startswith("ValueError: task 3 fails in gpu") and res[3].rows == []
+    rows = [r.rows[0] for i, r in enumerate(res) if i != 3]
+    assert all(r["gpu_ray_gpus"] == ["0"] for r in rows)
+    assert all(r["cpu_ray_gpus"] == [] for r in rows)
+    assert len({r["cpu_pid"] for r in rows}) == 2 and not {r["cpu_pid"] for r in rows} & {r["gpu_pid"] for r in rows}
+
+
+def test_gpu_stage_on_a_cluster_without_gpus_is_refused():
+    from curation.stage import StageConfigError
+
+    with pytest.raises(StageConfigError, match="0 GPU"):
+        list(RayEngine(workers=1, gpus=0).run([WhereStage("gpu", Resources(gpus=1))], [[{"i": 0}]]))
     assert not ray.is_initialized()
 
 
 def _tree(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and "stores" not in p.relative_to(root).parts}
 
 
 def test_ingest_on_ray_matches_local(tmp_path, monkeypatch):
