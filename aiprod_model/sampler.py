@@ -21,10 +21,10 @@ import torch
 from aiprod_model.checkpoint import CheckpointError, load_checkpoint
 from aiprod_model.diffusion import resample_curve, sample
 from aiprod_model.diffusion_trainer import build_backbone
+from aiprod_model.params import DiffusionParams
 from aiprod_model.presets import ResolvedModel
 from aiprod_model.runtime import resolve_device
 from aiprod_model.vae_trainer import load_vae
-from aiprod_model.params import DiffusionParams
 from curation.config import Params, TextEncoderParams
 
 
@@ -114,8 +114,8 @@ def prompt_slug(prompt: str, index: int) -> str:
 
 def write_samples(gen: VideoGenerator, prompts: Sequence[str], settings: SampleSettings, out_dir: str | Path, fps: float, display_size: int, crf: int = 18) -> list[dict[str, Any]]:
     """One mp4 per prompt plus index.json, built in a temp dir and swapped into `out_dir`."""
-    from curation.io.atomic import atomic_dir, write_json
     from aiprod_model.video_io import to_uint8_frames, write_mp4
+    from curation.io.atomic import atomic_dir, write_json
 
     rows: list[dict[str, Any]] = []
     emb = gen.embed(prompts) if prompts else None

@@ -30,11 +30,11 @@ from aiprod_model.batches import BatchSource, fit_video, is_heldout, select, sou
 from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer
 from aiprod_model.distributed import Dist, current, reset_run, restore_rank_state, save_run_checkpoint
 from aiprod_model.metrics import psnr, ssim
+from aiprod_model.params import VAEParams
 from aiprod_model.presets import resolve
 from aiprod_model.runtime import LossWindows, autocast, count_params, resolve_device, setup_torch, stable_hash
 from aiprod_model.tracking import ClipLog, MetricsLog
 from aiprod_model.vae import Posterior, VideoVAE, vae_loss
-from aiprod_model.params import VAEParams
 from curation.config import Params
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,9 @@ def make_clips(root: Path, n: int, seconds: float, size: str, fps: int) -> list[
 
 
 def bench_model(model: str, clips: list[Path], fps: int, threads: int, args) -> dict:
-    from curation.config import parse_params
     from curation.score.stage import ScoreStage
+
+    from curation.config import parse_params
 
     params = parse_params({"score": {"clip": {"model": model, "pretrained": None, "allow_random_init": True, "sample_fps": args.clip_fps, "max_frames": args.max_frames}, "flow": {"sample_fps": args.flow_fps}}})
     stage = ScoreStage(params.score, clips[0].parent, threads=threads)

@@ -24,6 +24,7 @@ class PathsParams(Section):
     raw: str = "data/raw"  # input videos (the ingest stage reads here)
     sample_corpus: str = "data/sample_corpus"  # the sample_corpus stage writes here (point raw at it for the demo)
     clips_dir: str = "data/clips"  # normalized clip mp4 files
+    stores_dir: str | None = None  # finished per-item results of every stage (resume + reuse); null: "stores" beside clips_table
     clips_table: str = "data/clips.parquet"
     rejects_table: str = "data/rejects.parquet"
     captions_table: str = "data/captions.parquet"
@@ -35,12 +36,18 @@ class PathsParams(Section):
     reports_dir: str = "reports"
     models_dir: str = "models"
 
+    def store(self, stage: str) -> Path:
+        """The store folder of one per-item stage (`<stores_dir>/<stage>`)."""
+        root = Path(self.stores_dir) if self.stores_dir else Path(self.clips_table).parent / "stores"
+        return root / stage
+
 
 # --------------------------------------------------------------------------- engine
 class EngineParams(Section):
     name: Literal["local", "ray"] = "local"
     workers: int = Field(2, ge=1, description="processes for the local engine / CPUs per stage for Ray")
     ray_address: str | None = None  # None: start a local Ray; "auto": join a running cluster
+    gpus: int | None = Field(None, ge=0, description="GPUs for GPU stages (local pool size / logical GPUs of a private local Ray); null: the CUDA devices torch sees")
 
 
 # --------------------------------------------------------------------------- sample corpus
@@ -53,12 +60,15 @@ class CorpusParams(Section):
 
 
 # --------------------------------------------------------------------------- ingest
-class CutDetectParams(Section):
-    enabled: bool = True
-    threshold: float = Field(0.35, gt=0, le=2, description="histogram L1 distance (0..2) that counts as a hard cut")
-    ratio: float = Field(3.0, ge=1, description="distance must also exceed ratio x the running mean distance")
-    analysis_width: int = Field(64, ge=16, le=512, description="frames are downscaled to this width for the histograms")
-    window: int = Field(16, ge=1, le=1000, description="frames in the running mean of recent distances")
+class CutParams(Section):
+    """The one hard-cut detector (curation/media/cuts.py): ingest splits at its cuts, score counts residual ones."""
+
+    enabled: bool = Field(True, description="ingest splits sources at hard cuts (score always counts residual cuts)")
+    threshold: float = Field(0.25, gt=0, le=2, description="YUV-histogram L1 distance (0..2) between consecutive frames that counts as a hard cut (chroma histograms are narrow: 0.25 finds the 5 cuts of bikes.mp4, 0.35 only 3)")
+    ratio: float = Field(3.0, ge=1, description="... and the distance must exceed ratio x the running mean distance of the shot")
+    pixel_threshold: float = Field(0.10, ge=0, le=1, description="... and the mean abs luma difference (0..1) of the pair must reach this (no false cuts on flat dark backgrounds)")
+    analysis_width: int = Field(64, ge=16, le=512, description="frames are downscaled to this width for the test")
+    window: int = Field(16, ge=1, le=1000, description="pairs in the running mean of recent distances")
 
 
 class IngestParams(Section):
@@ -70,7 +80,6 @@ class IngestParams(Section):
     preset: str = "veryfast"
     min_clip_seconds: float = Field(1.0, gt=0)
     max_clip_seconds: float = Field(10.0, gt=0)
-    cuts: CutDetectParams = CutDetectParams()
     ffmpeg_threads: int = Field(1, ge=0, description="threads per ffmpeg process (0 = ffmpeg decides)")
 
     @model_validator(mode="after")
@@ -138,8 +147,9 @@ class ClipModelParams(Section):
     allow_random_init: bool = False  # no weights: seeded random init, every row records clip_weights="random-init"
     sample_fps: float = Field(1.0, gt=0, le=30, description="frames per second embedded with CLIP")
     max_frames: int = Field(16, ge=2, description="cap on CLIP frames per clip (memory and time stay bounded)")
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1, description="frames per CLIP forward pass (batches are padded to exactly this size: embeddings do not depend on their batch)")
     device: str = "cpu"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on CUDA and on CPUs with AMX/avx512_bf16, else fp32; recorded in every score row")
     seed: int = 0  # seeds the random init, so random-init runs are reproducible
 
 
@@ -171,10 +181,6 @@ class ScoreParams(Section):
     flow: FlowParams = FlowParams()
     weights: DifficultyWeights = DifficultyWeights()
     dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="similarity above which two clips are near-duplicates (CLIP cosine; thumbnail similarity with random-init CLIP)")
-    cut_threshold: float = Field(0.35, gt=0, le=2, description="colour-histogram L1 distance (0..2) between consecutive frames that counts as a residual cut")
-    cut_ratio: float = Field(3.0, ge=1, description="... and the distance must exceed ratio x the clip's median frame distance")
-    cut_pixel_threshold: float = Field(0.10, ge=0, le=1, description="... and the mean abs grey difference (0..1) of the pair must reach this")
-    analysis_width: int = Field(64, ge=16, le=512, description="thumbnail width for the cut scan")
     threads: int = Field(0, ge=0, description="torch threads per worker (0: cpu_count // engine.workers)")
 
 
@@ -265,6 +271,7 @@ class Params(Section):
     paths: PathsParams = PathsParams()
     engine: EngineParams = EngineParams()
     corpus: CorpusParams = CorpusParams()
+    cuts: CutParams = CutParams()
     ingest: IngestParams = IngestParams()
     caption: CaptionParams = CaptionParams()
     score: ScoreParams = ScoreParams()

@@ -82,11 +82,12 @@ SCORES = pa.schema(
         pa.field("score_error", pa.string()),  # null when scored; else why not (decode failed, path refused, ...): excluded from tiers
         pa.field("clip_model", pa.string(), nullable=False),  # open_clip model name
         pa.field("clip_weights", pa.string(), nullable=False),  # "pretrained:<tag>" | "checkpoint:<path>" | "random-init"
+        pa.field("clip_precision", pa.string()),  # "fp32" | "bf16": the precision CLIP ran in (score.clip.precision)
         pa.field("frames_decoded", pa.int32()),
         pa.field("clip_frames", pa.int32()),  # frames embedded with CLIP
         pa.field("flow_pairs", pa.int32()),  # adjacent-frame pairs measured with DIS
         pa.field("clip_embedding", pa.list_(pa.float32())),  # L2-normalized mean CLIP image embedding
-        pa.field("caption_similarity", pa.float64()),  # cosine(text embedding, mean image embedding); null when uncaptioned
+        pa.field("caption_similarity", pa.float64()),  # cosine(CLIP text embedding of the caption, mean image embedding); null when uncaptioned
         pa.field("semantic_change", pa.float64()),  # 1 - mean cosine of consecutive CLIP frame embeddings
         pa.field("flow_mean", pa.float64()),  # mean optical flow, fraction of frame width per second
         pa.field("flow_p95", pa.float64()),  # mean per-pair 95th-percentile flow, width per second
@@ -94,7 +95,7 @@ SCORES = pa.schema(
         pa.field("flow_curve", pa.list_(pa.float32())),  # mean flow per second of clip (width per second), ceil(duration) values
         pa.field("temporal_noise", pa.float64()),  # mean abs luma residual after flow warping / 255
         pa.field("spatial_complexity", pa.float64()),  # mean luma gradient / 255 at flow width
-        pa.field("cuts", pa.int32()),  # residual hard cuts found inside the clip
+        pa.field("cuts", pa.int32()),  # residual hard cuts found inside the clip (the cut detector of curation/media/cuts.py)
         pa.field("cut_density", pa.float64()),  # cuts per second
         pa.field("sharpness", pa.float64()),  # variance of the Laplacian (grey CLIP frames, clip resolution)
         pa.field("exposure", pa.float64()),  # (1 - clipped share) x (1 - |mean luma - 0.5|), 0..1
@@ -113,9 +114,21 @@ SCORES = pa.schema(
         pa.field("duplicate_of", pa.string()),  # clip_id of the kept near-duplicate (earlier in (source_path, start_s, clip_id) order)
         pa.field("duplicate_similarity", pa.float64()),
         pa.field("dedup_method", pa.string(), nullable=False),  # "clip-cosine" | "thumbnail" (random-init CLIP)
+        pa.field("measure_params_hash", pa.string(), nullable=False),  # what the measured columns depend on (score params except weights/dedup, cuts, CLIP weights)
         pa.field("params_hash", pa.string(), nullable=False),  # section_hash(params.score)
     ]
 )
+
+#: what the score stage STORES per clip (curation/score/measure.py + clip_stage.py): the
+#: measured columns; the combine step (curation/score/combine.py) adds the rest from them,
+#: so changing only score.weights or score.dedup_threshold recomputes without decoding
+SCORE_MEASURES = pa.schema(
+    [pa.field(f.name, f.type, nullable=True) if f.name in ("clip_weights",) else f for f in SCORES if f.name in (
+        "clip_id", "score_error", "clip_model", "clip_weights", "clip_precision", "frames_decoded", "clip_frames", "flow_pairs",
+        "clip_embedding", "semantic_change", "flow_mean", "flow_p95", "moving_fraction", "flow_curve", "temporal_noise",
+        "spatial_complexity", "cuts", "cut_density", "sharpness", "exposure", "thumb_signature",
+    )] + [pa.field("params_hash", pa.string(), nullable=False)]  # the measure params hash
+)  # fmt: skip
 
 # ---------------------------------------------------------------- tier
 TIER_FIELDS = pa.schema(

@@ -1,8 +1,15 @@
-"""The caption Stage: one clip row in, one caption row out (sidecar, else captioner, else a reason).
+"""The caption Stage: clip rows in, caption rows (with their text embedding) out.
 
-The row has every CAPTIONS column except `text_embeddings`-related ones
-(`text_encoder`, `embedding_row`), which `run_caption` fills after encoding all
-captions in one pass.
+Per clip: the source's sidecar caption, else the captioner's, else no caption with a
+reason; then language, vocabulary tags, and the caption's text embedding
+(`caption.text_encoder`), computed in the worker so that the driver can store it with
+the row and a re-run reuses it.  Each text is embedded on its own (`embed_texts`), so a
+clip's embedding never depends on which clips shared its batch: a resumed run writes
+the same bytes as an uninterrupted one.
+
+The captioner is loaded lazily, on the first clip without a usable sidecar (a corpus
+fully captioned by sidecars never loads a model).  It declares a GPU when
+`caption.captioner.device` is CUDA, so the engines give it GPU workers.
 """
 
 from __future__ import annotations
@@ -11,15 +18,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from curation.caption import language as lang_mod
 from curation.caption.captioner import Captioner, CaptionerUnavailable, load_captioner
 from curation.caption.frames import FrameError, read_frames
 from curation.caption.sidecars import SidecarReader
 from curation.caption.vocabulary import Vocabulary
-from curation.config import CaptionParams
-from curation.stage import Row, Stage
+from curation.config import CaptionParams, section_hash
+from curation.devices import check_cuda, is_cuda
+from curation.io.paths import inside_or_none
+from curation.schemas import CAPTIONS
+from curation.stage import Resources, Row, Stage
 
 TASK_COLUMNS = ("clip_id", "clip_path", "source_path", "start_s", "end_s")
+
+#: bump when the rows this stage computes change for the same inputs and params
+VERSION = "caption-2"
+
+#: what the stage stores per clip: the CAPTIONS columns the driver does not fill
+#: (`embedding_row` is assigned at assembly) + the caption's text embedding
+CAPTION_ROWS = pa.schema([f for f in CAPTIONS if f.name != "embedding_row"] + [pa.field("text_embedding", pa.list_(pa.float32()))])
 
 
 def _first_line(text: str, limit: int = 200) -> str:
@@ -39,57 +59,69 @@ def uncaptioned_row(clip_id: str, reason: str, default_language: str, issues: li
         "captioner_weights": None,
         "uncaptioned_reason": reason,
         "sidecar_issues": list(issues or []),
+        "text_embedding": None,
     }
 
 
 class CaptionStage(Stage):
     name = "caption"
+    batch_size = 16
 
     def __init__(self, params: CaptionParams, raw_dir: str | Path, clips_dir: str | Path, threads: int = 1):
         self.params = params
-        self.raw_dir = str(raw_dir)
-        self.clips_dir = str(clips_dir)
+        # resolved here, in the driver: relative paths in tasks are relative to its working
+        # directory, and a worker (a Ray actor on another node) has another one
+        self.base_dir = os.getcwd()
+        self.raw_dir = os.path.abspath(raw_dir)
+        self.clips_dir = os.path.abspath(clips_dir)
         self.threads = max(1, int(threads))
+        self.params_hash = section_hash(params)
+        gpu = is_cuda(params.captioner.device)
+        self.resources = Resources(cpus=1, gpus=1 if gpu else 0, memory_gb=2.0)
         self._ready = False
+
+    def check(self) -> None:
+        check_cuda(self.params.captioner.device, "caption.captioner.device")
 
     # ------------------------------------------------------------------ per worker
     def setup(self) -> None:
         if self._ready:
             return
+        import torch
+
+        from curation.caption.text_encoder import load_text_encoder
+
+        torch.set_num_threads(self.threads)
         self._vocab = Vocabulary.load(self.params.vocabulary)
         self._sidecars = SidecarReader(self.raw_dir, self.params.sidecar_extensions, self.params.max_sidecar_bytes)
-        self._clips_root = Path(self.clips_dir).resolve()
+        self._encoder = load_text_encoder(self.params.text_encoder)
         self._captioner: Captioner | None = None
         self._captioner_error: str | None = None
-        try:
-            import torch
-
-            torch.set_num_threads(self.threads)
-            self._captioner = load_captioner(self.params.captioner)
-        except CaptionerUnavailable as exc:
-            self._captioner_error = str(exc)
-        except Exception as exc:  # a broken model dir must not take the worker pool down
-            self._captioner_error = f"captioner could not be loaded: {self.params.captioner.model_id} ({type(exc).__name__}: {_first_line(exc)})"
+        self._captioner_tried = False
         self._ready = True
 
     def __getstate__(self) -> dict[str, Any]:  # ship only the params to workers, never a loaded model
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")} | {"_ready": False}
 
-    # ------------------------------------------------------------------ per clip
-    def _clip_file(self, clip_path: str) -> Path | None:
-        p = Path(clip_path)
-        if "\x00" in clip_path or not clip_path:
-            return None
-        resolved = p.resolve()
-        return resolved if resolved.is_relative_to(self._clips_root) else None
+    def _load_captioner(self) -> None:
+        self._captioner_tried = True
+        try:
+            self._captioner = load_captioner(self.params.captioner)
+        except CaptionerUnavailable as exc:
+            self._captioner_error = str(exc)
+        except Exception as exc:  # a broken model dir must not take the worker pool down
+            self._captioner_error = f"captioner could not be loaded: {self.params.captioner.model_id} ({type(exc).__name__}: {_first_line(exc)})"
 
+    # ------------------------------------------------------------------ per clip
     def _caption_with_model(self, task: Row) -> tuple[str | None, str | None]:
         """(caption, None) or (None, reason)."""
+        if not self._captioner_tried:
+            self._load_captioner()
         if self._captioner is None:
             return None, self._captioner_error or "captioner not loaded"
-        clip = self._clip_file(str(task.get("clip_path") or ""))
+        clip = inside_or_none(self.clips_dir, str(task.get("clip_path") or ""), base=self.base_dir)
         if clip is None:
-            return None, "clip_path is not inside paths.clips_dir; not opened"
+            return None, "clip_path is not an existing file inside paths.clips_dir; not opened"
         try:
             _, frames = read_frames(clip, self.params.captioner.frames)
         except FrameError as exc:
@@ -99,8 +131,7 @@ class CaptionStage(Stage):
             return None, f"captioner produced an empty caption ({self._captioner.name})"
         return text, None
 
-    def process(self, task: Row) -> list[Row]:
-        self.setup()
+    def caption_row(self, task: Row) -> Row:
         p = self.params
         clip_id = str(task["clip_id"])
         side, issues = self._sidecars.lookup(str(task.get("source_path") or ""), float(task["start_s"]), float(task["end_s"]))
@@ -109,25 +140,43 @@ class CaptionStage(Stage):
         else:
             caption, reason = self._caption_with_model(task)
             if caption is None:
-                return [uncaptioned_row(clip_id, reason or "no caption", p.default_language, issues)]
+                return uncaptioned_row(clip_id, reason or "no caption", p.default_language, issues)
             assert self._captioner is not None
             source, weights, side_lang = self._captioner.source, self._captioner.weights, None
         language, language_source = lang_mod.resolve(caption, side_lang, p.default_language, p.language_min_confidence)
         tags, cats = self._vocab.tag(caption, None if language_source == lang_mod.DEFAULT else language)
-        return [
-            {
-                "clip_id": clip_id,
-                "caption": caption,
-                "caption_source": source,
-                "language": language,
-                "language_source": language_source,
-                "tags": tags,
-                "tag_categories": cats,
-                "captioner_weights": weights,
-                "uncaptioned_reason": None,
-                "sidecar_issues": issues,
-            }
-        ]
+        return {
+            "clip_id": clip_id,
+            "caption": caption,
+            "caption_source": source,
+            "language": language,
+            "language_source": language_source,
+            "tags": tags,
+            "tag_categories": cats,
+            "captioner_weights": weights,
+            "uncaptioned_reason": None,
+            "sidecar_issues": issues,
+            "text_embedding": None,
+        }
+
+    def embed_texts(self, texts: list[str]) -> list[np.ndarray]:
+        """One unit float32 vector per text, each embedded alone (batch-independent bytes)."""
+        return [self._encoder.encode([t])[0] for t in texts]
+
+    def process_batch(self, tasks: list[Row]) -> list[list[Row]]:
+        self.setup()
+        rows = [self.caption_row(t) for t in tasks]
+        captioned = [r for r in rows if r["caption"] is not None]
+        for r, vec in zip(captioned, self.embed_texts([r["caption"] for r in captioned]), strict=True):
+            r["text_embedding"] = vec.astype(np.float32).tolist()
+            r["text_encoder"] = self._encoder.name
+        for r in rows:
+            r.setdefault("text_encoder", self._encoder.name)
+            r["params_hash"] = self.params_hash
+        return [[r] for r in rows]
+
+    def process(self, task: Row) -> list[Row]:
+        return self.process_batch([task])[0]
 
 
 def default_threads(workers: int) -> int:

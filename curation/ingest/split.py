@@ -1,8 +1,9 @@
 """Cut one source into normalized clips in a single decode pass.
 
-One ffmpeg decoder streams frames (already at the target fps and size); each
-frame goes through the hard-cut detector and then into the current clip's
-ffmpeg encoder.  A clip ends at a hard cut, at `max_clip_seconds`, or at the end
+One ffmpeg decoder streams yuv420p frames (already at the target fps and size:
+no RGB conversion anywhere); each frame goes through the hard-cut detector
+(`curation.media.cuts`, on small thumbnails of its planes) and then into the
+current clip's ffmpeg encoder.  A clip ends at a hard cut, at `max_clip_seconds`, or at the end
 of the video; a finished clip shorter than `min_clip_seconds` is deleted and
 counted.  Frame counts are exact because we count what we write, so the bounds
 in the manifest are the real bounds of each written clip.
@@ -15,14 +16,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.config import IngestParams
-from curation.ingest.cuts import HistogramCutDetector
+from curation.config import CutParams, IngestParams
 from curation.ingest.naming import clip_file, clip_id
 from curation.io.atomic import commit, temp_path_for
-from curation.media.decode import DecodeResult, FrameReader
+from curation.io.hashing import sha256_file
+from curation.media.cuts import CutDetector
+from curation.media.decode import DecodeResult, FrameReader, yuv420p_planes
 from curation.media.encode import ClipEncoder, EncodeSettings
 from curation.media.geometry import gop_frames, normalized_size, seconds_to_frames_ceil, seconds_to_frames_floor
-from curation.media.hashing import sha256_file
 from curation.media.probe import MediaInfo
 
 
@@ -54,7 +55,7 @@ class _Segment:
     def __init__(self, clips_dir: Path, source_sha256: str, start: int, width: int, height: int, settings: EncodeSettings):
         self.start = start
         self.tmp = temp_path_for(clips_dir / f"{source_sha256[:16]}-{start}.mp4")
-        self.encoder = ClipEncoder(self.tmp, width, height, settings)
+        self.encoder = ClipEncoder(self.tmp, width, height, settings, pix_fmt="yuv420p")
 
     @property
     def frames(self) -> int:
@@ -70,6 +71,7 @@ def split_source(
     path: str | Path,
     info: MediaInfo,
     ingest: IngestParams,
+    cuts: CutParams,
     clips_dir: str | Path,
     source_sha256: str,
     params_hash: str,
@@ -86,8 +88,7 @@ def split_source(
     settings = EncodeSettings(fps=fps, gop=gop, crf=ingest.crf, preset=ingest.preset, threads=ingest.ffmpeg_threads)
     max_frames = seconds_to_frames_floor(ingest.max_clip_seconds, fps)
     min_frames = seconds_to_frames_ceil(ingest.min_clip_seconds, fps)
-    cuts = ingest.cuts
-    detector = HistogramCutDetector(cuts.threshold, cuts.ratio, cuts.analysis_width, cuts.window) if cuts.enabled else None
+    detector = CutDetector.from_params(cuts) if cuts.enabled else None
     result = SplitResult(width=width, height=height, gop=gop)
     seg: _Segment | None = None
 
@@ -108,10 +109,10 @@ def split_source(
         result.clips.append(WrittenClip(cid, dest, sha256_file(dest), dest.stat().st_size, start, end, reason))
 
     try:
-        reader = FrameReader(path, width=width, height=height, fps=fps, stream_index=info.video_index, threads=ingest.ffmpeg_threads)
+        reader = FrameReader(path, width=width, height=height, fps=fps, stream_index=info.video_index, threads=ingest.ffmpeg_threads, pix_fmt="yuv420p")
         with reader:
             for index, frame in enumerate(reader):
-                is_cut = detector.update(frame) if detector is not None else False
+                is_cut = detector.update_yuv(*yuv420p_planes(frame, width, height)) if detector is not None else False
                 result.cuts += int(is_cut)
                 if seg is not None and (is_cut or seg.frames >= max_frames):
                     s, seg = seg, None

@@ -1,31 +1,42 @@
 """The ingest Stage: one source video in, its clip rows (or one reject row) out.
 
 Task: {"source_path": path relative to paths.raw, "path": absolute path,
-"source_sha256": sha256 of the bytes}.  Output rows carry "kind": "clip" (a row
-of schemas.CLIPS) or "reject" (a row of schemas.REJECTS).
+"source_sha256": sha256 of the bytes}.  Output rows carry "_output": "clips" (a row
+of schemas.CLIPS: `clip_path` is `<paths.clips_dir>/<id[:2]>/<id>.mp4`) or
+"rejects" (a row of schemas.REJECTS).  Rejections about the input (`Rejected`) are
+rows and are reused by later runs; an unexpected exception escapes to the engine, so
+that source gets an `internal_error` reject for this run and is tried again next run.
 """
 
 from __future__ import annotations
 
-import traceback
+import os
 from pathlib import Path
 
-from curation.config import IngestParams
+from curation.config import CutParams, IngestParams
+from curation.ingest.naming import clip_relpath
 from curation.ingest.split import split_source
 from curation.ingest.validate import Rejected, validate_source
-from curation.stage import Row, Stage
+from curation.stage import Resources, Row, Stage
+
+#: bump when the rows (or clip files) this stage computes change for the same params
+VERSION = "ingest-2"
 
 
 def reject_row(source_path: str, sha: str | None, reason: str, detail: str, params_hash: str) -> Row:
-    return {"kind": "reject", "source_path": source_path, "source_sha256": sha, "stage": "ingest", "reason": reason, "detail": detail, "params_hash": params_hash}
+    return {"_output": "rejects", "source_path": source_path, "source_sha256": sha, "stage": "ingest", "reason": reason, "detail": detail, "params_hash": params_hash}
 
 
 class IngestStage(Stage):
     name = "ingest"
+    resources = Resources(cpus=1, memory_gb=0.5)  # one ffmpeg decoder + one x264 encoder at training size
+    batch_size = 1  # a source can be hours long: persist each one as soon as it is done
 
-    def __init__(self, ingest: IngestParams, clips_dir: str, params_hash: str):
+    def __init__(self, ingest: IngestParams, cuts: CutParams, clips_dir: str, params_hash: str):
         self.ingest = ingest
-        self.clips_dir = str(clips_dir)
+        self.cuts = cuts
+        self.clips_dir = str(clips_dir)  # as configured: the prefix of clip_path in the table
+        self.clips_root = os.path.abspath(clips_dir)  # where workers write (resolved in the driver: a Ray worker's cwd is not ours)
         self.params_hash = params_hash
 
     def process(self, task: Row) -> list[Row]:
@@ -34,14 +45,11 @@ class IngestStage(Stage):
             return self._process(Path(task["path"]), rel, sha)
         except Rejected as rej:
             return [reject_row(rel, sha, rej.reason, rej.detail, self.params_hash)]
-        except Exception as exc:  # never let one source stop the run; say what happened
-            tb = traceback.format_exc(limit=2).strip().splitlines()[-1]
-            return [reject_row(rel, sha, "internal_error", f"{type(exc).__name__}: {exc} [{tb}]"[:1000], self.params_hash)]
 
     def _process(self, path: Path, rel: str, sha: str) -> list[Row]:
         ing = self.ingest
         info = validate_source(path, name=rel)
-        res = split_source(path, info, ing, self.clips_dir, sha, self.params_hash)
+        res = split_source(path, info, ing, self.cuts, self.clips_root, sha, self.params_hash)
         dec = res.decode
         if dec is None or not dec.ok:
             why = f"exit code {dec.returncode}" if dec and dec.returncode != 0 else "no frames decoded"
@@ -58,9 +66,9 @@ class IngestStage(Stage):
             n = c.end_frame - c.start_frame
             rows.append(
                 {
-                    "kind": "clip",
+                    "_output": "clips",
                     "clip_id": c.clip_id,
-                    "clip_path": c.path.as_posix(),
+                    "clip_path": (Path(self.clips_dir) / clip_relpath(c.clip_id)).as_posix(),
                     "clip_sha256": c.sha256,
                     "clip_bytes": c.bytes,
                     "source_path": rel,

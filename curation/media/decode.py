@@ -48,7 +48,8 @@ def _grow_pipe(fd: int, size: int) -> None:
 
 
 class FrameReader:
-    """Iterate decoded frames of one video stream as (H, W, C) uint8 arrays.
+    """Iterate decoded frames of one video stream as (H, W, C) uint8 arrays (rgb24, gray) or
+    flat yuv420p buffers (split them with `yuv420p_planes`).
 
     >>> with FrameReader(path, width=320, height=180, fps=16) as reader:
     ...     for frame in reader:  # a view into a reused buffer
@@ -69,12 +70,15 @@ class FrameReader:
         exit_on_error: bool = True,
         ffmpeg: str = "ffmpeg",
     ):
-        if pix_fmt not in ("rgb24", "gray"):
-            raise ValueError("pix_fmt must be rgb24 or gray")
+        if pix_fmt not in ("rgb24", "gray", "yuv420p"):
+            raise ValueError("pix_fmt must be rgb24, gray or yuv420p")
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
-        self.channels = 3 if pix_fmt == "rgb24" else 1
-        self.frame_bytes = self.width * self.height * self.channels
+        if pix_fmt == "yuv420p" and (self.width % 2 or self.height % 2):
+            raise ValueError("yuv420p needs an even width and height")
+        self.pix_fmt = pix_fmt
+        self.channels = {"rgb24": 3, "gray": 1, "yuv420p": 1}[pix_fmt]
+        self.frame_bytes = self.width * self.height * 3 // 2 if pix_fmt == "yuv420p" else self.width * self.height * self.channels
         filters = [f"fps={fps_arg(fps)}"] if fps else []
         filters += [f"scale={self.width}:{self.height}:flags=bicubic", "setsar=1"]
         self.args = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
@@ -98,7 +102,10 @@ class FrameReader:
         assert self._proc is not None, "use FrameReader as a context manager"
         buf = bytearray(self.frame_bytes)
         view = memoryview(buf)
-        shape = (self.height, self.width, self.channels) if self.channels > 1 else (self.height, self.width)
+        if self.pix_fmt == "yuv420p":
+            shape: tuple[int, ...] = (self.frame_bytes,)  # planes: see yuv420p_planes
+        else:
+            shape = (self.height, self.width, self.channels) if self.channels > 1 else (self.height, self.width)
         arr = np.frombuffer(buf, dtype=np.uint8).reshape(shape)
         stdout = self._proc.stdout
         while True:
@@ -155,3 +162,10 @@ def decodes_frame(path: str | Path, stream_index: int | None = None, seek_s: flo
         return False, f"no frame decoded within {timeout:.0f} s"
     err = clean_log(proc.stderr.decode("utf-8", "replace"))[-400:]
     return len(proc.stdout) >= 64, err
+
+
+def yuv420p_planes(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views (Y [h, w], U [h/2, w/2], V [h/2, w/2]) into one flat yuv420p frame."""
+    n = width * height
+    q = n // 4
+    return buf[:n].reshape(height, width), buf[n : n + q].reshape(height // 2, width // 2), buf[n + q : n + 2 * q].reshape(height // 2, width // 2)

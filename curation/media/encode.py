@@ -46,16 +46,21 @@ class EncodeSettings:
 
 
 class ClipEncoder:
-    """One ffmpeg/libx264 process writing `out_path` from rgb24 frames of a fixed size."""
+    """One ffmpeg/libx264 process writing `out_path` from raw frames of a fixed size.
 
-    def __init__(self, out_path: str | Path, width: int, height: int, settings: EncodeSettings, ffmpeg: str = "ffmpeg"):
+    `pix_fmt` is the layout of the frames written: rgb24 (converted to yuv420p by
+    ffmpeg) or yuv420p (encoded as they are: no colour conversion at all)."""
+
+    def __init__(self, out_path: str | Path, width: int, height: int, settings: EncodeSettings, ffmpeg: str = "ffmpeg", pix_fmt: str = "rgb24"):
+        if pix_fmt not in ("rgb24", "yuv420p"):
+            raise ValueError("pix_fmt must be rgb24 or yuv420p")
         self.out_path = Path(out_path)
         self.width, self.height = int(width), int(height)
-        self.frame_bytes = self.width * self.height * 3
+        self.frame_bytes = self.width * self.height * 3 // (2 if pix_fmt == "yuv420p" else 1)
         self.frames = 0
         self._stderr = tempfile.TemporaryFile()
         args = [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
-        args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}", "-framerate", fps_arg(settings.fps), "-i", "pipe:0"]
+        args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{self.width}x{self.height}", "-framerate", fps_arg(settings.fps), "-i", "pipe:0"]
         args += settings.output_args() + ["file:" + str(self.out_path.resolve())]
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, bufsize=0)
 

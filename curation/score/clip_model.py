@@ -1,4 +1,4 @@
-"""open_clip model loading (offline-honest) and frame / caption embedding.
+"""open_clip model loading (offline-honest), precision, and frame / caption embedding.
 
 `score.clip.pretrained` is either
 * a path to a local checkpoint file: loaded with open_clip (`weights_only` torch load),
@@ -10,14 +10,30 @@
   Rows record `clip_weights="pretrained:<tag>"`.
 
 When no real weights load, `load_clip` raises `ClipWeightsUnavailable` with what
-was tried and how to fix it, unless `allow_random_init: true`: then the model is
-built with `pretrained=None` after `torch.manual_seed(seed)` (reproducible), and
-every row records `clip_weights="random-init"`.  Random CLIP features carry no
-semantics: the score stage then leaves semantic_change out of difficulty, dedup
-falls back to thumbnails and tier 5 to sharpness x exposure.
+was tried and how to fix it (`curation models fetch clip` puts them in the cache),
+unless `allow_random_init: true`: then the model is built with `pretrained=None`
+after `torch.manual_seed(seed)` (reproducible), and every row records
+`clip_weights="random-init"`.  Random CLIP features carry no semantics: the score
+stage then leaves semantic_change out of difficulty, dedup falls back to thumbnails
+and tier 5 to the sharpness x exposure fallback.
 
-The tokenizer is `open_clip.get_tokenizer(model)`; for the CLIP models the BPE
-vocabulary ships inside the open_clip package (offline).
+Towers: workers that embed frames load the vision tower only (`tower="vision"`), the
+caption step the text tower only (`tower="text"`): nothing is held twice, and a frame
+worker holds ~250 MB less for ViT-B-32.  The other tower is dropped right after the
+(seeded) full model is built, so a random-init vision tower is the same in both cases.
+
+Precision (`score.clip.precision`): "auto" is bf16 on CUDA and on CPUs with bf16
+matrix units (AMX / avx512_bf16 in /proc/cpuinfo), fp32 elsewhere; bf16 runs the
+forward pass under `torch.autocast`.  Every row records the precision used.
+
+Batches are padded to a FIXED size (`score.clip.batch_size`): with bf16 the same
+frame gives different last bits in a batch of 8 and one of 16 on this CPU, so a fixed
+shape is what makes an embedding independent of the other frames in its batch (and
+a resumed run byte-identical to an uninterrupted one).
+
+`weights_label(p)` says which label a load WOULD give without building a model when
+it can (a checkpoint file, a tag whose weights are in the HF cache), so the score
+driver can put it into its reuse keys before any work.
 """
 
 from __future__ import annotations
@@ -26,15 +42,19 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from curation.config import ClipModelParams
+from curation.labels import RANDOM_INIT
 
-RANDOM_INIT = "random-init"
 log = logging.getLogger(__name__)
+
+FETCH_HINT = "curation models fetch clip"
+PRECISIONS = ("fp32", "bf16")
 
 
 class ClipWeightsUnavailable(RuntimeError):
@@ -57,40 +77,86 @@ def hub_offline(enabled: bool) -> Iterator[None]:
         hc.HF_HUB_OFFLINE = old
 
 
+@cache
+def cpu_has_bf16() -> bool:
+    """Does this CPU have bf16 matrix units (AMX or AVX512-BF16)?"""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+
+
+def resolve_precision(setting: str, device: str) -> str:
+    """"auto" -> "bf16" on CUDA (when supported) or a bf16-capable CPU, else "fp32"."""
+    if setting != "auto":
+        return setting
+    if str(device).startswith("cuda"):
+        import torch
+
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def autocast(device: str, precision: str):
+    import torch
+
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @dataclass
 class LoadedClip:
-    model: Any
+    model: Any  # the open_clip model (one tower may be dropped)
     preprocess: Any
     tokenizer: Any
     model_name: str
     weights: str  # "pretrained:<tag>" | "checkpoint:<path>" | "random-init"
     device: str
+    precision: str = "fp32"
 
     @property
     def is_real(self) -> bool:
         return self.weights != RANDOM_INIT
 
+    def _padded(self, batch: Any, size: int) -> Any:
+        import torch
+
+        if batch.shape[0] == size:
+            return batch
+        pad = torch.zeros((size - batch.shape[0], *batch.shape[1:]), dtype=batch.dtype)
+        return torch.cat([batch, pad])
+
     def encode_frames(self, frames: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
-        """(n, d) float32 unit rows for RGB uint8 frames."""
+        """(n, d) float32 unit rows for RGB uint8 frames, in fixed-size padded batches."""
         import torch
         from PIL import Image
 
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for s in range(0, len(frames), batch_size):
-                batch = torch.stack([self.preprocess(Image.fromarray(f)) for f in frames[s : s + batch_size]]).to(self.device)
-                emb = self.model.encode_image(batch).float()
+                chunk = frames[s : s + batch_size]
+                batch = self._padded(torch.stack([self.preprocess(Image.fromarray(f)) for f in chunk]), batch_size).to(self.device)
+                emb = self.model.encode_image(batch).float()[: len(chunk)]
+                out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        """(n, d) float32 unit rows, in fixed-size padded batches."""
+        import torch
+
+        out = []
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for s in range(0, len(texts), batch_size):
+                chunk = [str(t) for t in texts[s : s + batch_size]]
+                tokens = self._padded(self.tokenizer(chunk), batch_size).to(self.device)
+                emb = self.model.encode_text(tokens).float()[: len(chunk)]
                 out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
     def encode_text(self, text: str) -> np.ndarray:
         """(d,) float32 unit vector."""
-        import torch
-
-        with torch.inference_mode():
-            tokens = self.tokenizer([text]).to(self.device)
-            emb = self.model.encode_text(tokens).float()
-            return torch.nn.functional.normalize(emb, dim=-1)[0].cpu().numpy().astype(np.float32)
+        return self.encode_texts([text], 1)[0]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -112,7 +178,7 @@ def _load_real(p: ClipModelParams) -> tuple[Any, Any, str]:
     assert p.pretrained
     path = Path(p.pretrained).expanduser()
     if path.is_file():
-        model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=str(path), device=p.device)
+        model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=str(path), device="cpu")
         return model, preprocess, f"checkpoint:{p.pretrained}"
     if path.exists():
         raise FileNotFoundError(f"{p.pretrained} exists but is not a checkpoint file")
@@ -124,19 +190,32 @@ def _load_real(p: ClipModelParams) -> tuple[Any, Any, str]:
     # every open_clip 3.x tag has an `hf_hub` source, which open_clip prefers: forcing the Hub
     # offline makes the load cache-only (no url fallback is attempted when hf_hub is set)
     with hub_offline(not p.allow_download):
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            p.model, pretrained=p.pretrained, device=p.device, force_quick_gelu=bool(cfg.get("quick_gelu", False))
-        )
+        model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=p.pretrained, device="cpu", force_quick_gelu=bool(cfg.get("quick_gelu", False)))
     return model, preprocess, f"pretrained:{p.pretrained}"
+
+
+def _unavailable(p: ClipModelParams, reason: str) -> ClipWeightsUnavailable:
+    where = "" if p.allow_download else " (weights are never downloaded at run time: score.clip.allow_download is false)"
+    return ClipWeightsUnavailable(
+        f"CLIP weights not available for {describe_weights(p)}{where}: {reason}.\n"
+        "Fix one of:\n"
+        f"  - put the weights in the local cache: `{FETCH_HINT}` on a machine with internet (or set score.clip.pretrained to a local checkpoint file);\n"
+        "  - set score.clip.allow_random_init: true to run with seeded random weights "
+        "(every row then records clip_weights='random-init'; semantic scores are meaningless)."
+    )
+
+
+def _check_model_name(p: ClipModelParams) -> None:
+    import open_clip
+
+    if p.model not in open_clip.list_models():
+        raise ClipWeightsUnavailable(f"score.clip.model {p.model!r} is not an open_clip model (see open_clip.list_models())")
 
 
 def _resolve(p: ClipModelParams) -> tuple[Any, Any, str]:
     """(model, preprocess, weights label) with real weights, or (None, None, RANDOM_INIT) when
     random init is allowed and none load; raises `ClipWeightsUnavailable` otherwise."""
-    import open_clip
-
-    if p.model not in open_clip.list_models():
-        raise ClipWeightsUnavailable(f"score.clip.model {p.model!r} is not an open_clip model (see open_clip.list_models())")
+    _check_model_name(p)
     reason = "score.clip.pretrained is null"
     if p.pretrained:
         try:
@@ -144,25 +223,79 @@ def _resolve(p: ClipModelParams) -> tuple[Any, Any, str]:
         except Exception as exc:  # open_clip raises RuntimeError / OSError / HF errors offline
             reason = _first_line(exc)
     if not p.allow_random_init:
-        where = "" if p.allow_download else " (weights are never downloaded at run time: score.clip.allow_download is false)"
-        raise ClipWeightsUnavailable(
-            f"CLIP weights not available for {describe_weights(p)}{where}: {reason}.\n"
-            "Fix one of:\n"
-            "  - put the weights in the local cache (e.g. run once online) or set score.clip.pretrained to a local checkpoint file;\n"
-            "  - set score.clip.allow_random_init: true to run with seeded random weights "
-            "(every row then records clip_weights='random-init'; semantic scores are meaningless)."
-        )
-    log.warning("CLIP: %s; using seeded random init (clip_weights=random-init)", reason)
+        raise _unavailable(p, reason)
+    log.warning("CLIP: %s; using seeded random init (clip_weights=random-init; run `%s` for real weights)", reason, FETCH_HINT)
     return None, None, RANDOM_INIT
 
 
+def _cached_tag_weights(p: ClipModelParams) -> str | None:
+    """Path of a tag's weights file in the local HF cache (no network), or None."""
+    import os
+
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(p.model, p.pretrained) or {}
+    hub = cfg.get("hf_hub") or ""
+    if not hub:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    repo, filename = os.path.split(hub)
+    names = [filename] if filename else []
+    names += ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+    for name in names:
+        hit = try_to_load_from_cache(repo.rstrip("/"), name)
+        if isinstance(hit, str):
+            return hit
+    return None
+
+
+def weights_label(p: ClipModelParams) -> tuple[str, str]:
+    """(the `clip_weights` label `load_clip(p)` gives, a fingerprint of those weights for reuse keys).
+
+    Cheap when it can be: a checkpoint file is identified by its size and mtime, a tag by
+    the cached snapshot holding its weights.  Otherwise the real load is tried (it fails
+    in milliseconds offline).  Raises `ClipWeightsUnavailable` like `load_clip`."""
+    _check_model_name(p)
+    if p.pretrained:
+        path = Path(p.pretrained).expanduser()
+        if path.is_file():
+            st = path.stat()
+            return f"checkpoint:{p.pretrained}", f"checkpoint:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        import open_clip
+
+        if p.pretrained in open_clip.list_pretrained_tags_by_model(p.model):
+            hit = _cached_tag_weights(p)
+            if hit:
+                return f"pretrained:{p.pretrained}", f"pretrained:{p.pretrained}:{Path(hit).parent.name}"
+    label = _resolve(p)[2]
+    return label, label
+
+
 def check_clip_weights(p: ClipModelParams) -> str:
-    """The `clip_weights` label `load_clip(p)` gives, with the same `ClipWeightsUnavailable`
-    when none load; a random-init model is not built (real weights are loaded, then dropped)."""
-    return _resolve(p)[2]
+    """The `clip_weights` label `load_clip(p)` gives, with the same `ClipWeightsUnavailable`."""
+    return weights_label(p)[0]
 
 
-def load_clip(p: ClipModelParams) -> LoadedClip:
+def _drop_tower(model: Any, keep: str) -> None:
+    import torch
+
+    if keep == "vision":
+        for name in ("transformer", "token_embedding", "ln_final"):
+            if hasattr(model, name):
+                setattr(model, name, torch.nn.Identity())
+        for name in ("text_projection", "positional_embedding"):
+            if getattr(model, name, None) is not None:
+                setattr(model, name, None)
+        if hasattr(model, "text"):  # CustomTextCLIP
+            model.text = torch.nn.Identity()
+    elif keep == "text":
+        model.visual = torch.nn.Identity()
+
+
+def load_clip(p: ClipModelParams, tower: str = "both", precision: str | None = None, device: str | None = None) -> LoadedClip:
     """Load the CLIP model once (per worker). See the module docstring for the rules."""
     import open_clip
     import torch
@@ -170,7 +303,10 @@ def load_clip(p: ClipModelParams) -> LoadedClip:
     model, preprocess, weights = _resolve(p)
     if model is None:
         torch.manual_seed(p.seed)
-        model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=None, device=p.device)
-    model.eval()
+        model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=None, device="cpu")
+    if tower != "both":
+        _drop_tower(model, tower)
+    dev = device or p.device
+    model.eval().to(dev)
     tokenizer = open_clip.get_tokenizer(p.model)
-    return LoadedClip(model, preprocess, tokenizer, p.model, weights, p.device)
+    return LoadedClip(model, preprocess, tokenizer, p.model, weights, dev, precision or resolve_precision(p.precision, dev))

@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
 from curation.config import DifficultyWeights
 
 FORMULA_VERSION = "difficulty-v1"
@@ -80,14 +82,21 @@ def _formula() -> str:
 FORMULA: str = _formula()
 
 
+def normalize_array(name: str, x: np.ndarray) -> np.ndarray:
+    """The fixed map of one raw component to [0, 1], elementwise (NaN stays NaN)."""
+    x = np.asarray(x, dtype=np.float64)
+    scale = SCALES[name]
+    with np.errstate(invalid="ignore"):
+        if scale is None:
+            return np.clip(x, 0.0, 1.0)
+        return 1.0 - np.exp(-np.maximum(0.0, x) / scale)
+
+
 def normalize(name: str, value: float | None) -> float | None:
     """Fixed map of one raw component to [0, 1] (None stays None)."""
     if value is None or not math.isfinite(value):
         return None
-    scale = SCALES[name]
-    if scale is None:
-        return min(1.0, max(0.0, float(value)))
-    return 1.0 - math.exp(-max(0.0, float(value)) / scale)
+    return float(normalize_array(name, np.array([float(value)]))[0])
 
 
 def normalize_all(raw: Mapping[str, float | None]) -> dict[str, float | None]:
@@ -95,20 +104,30 @@ def normalize_all(raw: Mapping[str, float | None]) -> dict[str, float | None]:
     return {f"n_{name}": normalize(name, raw.get(name)) for name in COMPONENTS}
 
 
-def difficulty(raw: Mapping[str, float | None], weights: DifficultyWeights, clip_is_real: bool) -> tuple[float | None, list[str]]:
-    """(difficulty in [0, 1], names of the components used). None when no component could be used."""
+def difficulty_arrays(raw: Mapping[str, np.ndarray], weights: DifficultyWeights, clip_is_real: bool) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Vectorized `difficulty` over all clips: (difficulty, {n_<name>: normalized}, {name: used mask}).
+
+    `raw[name]` is a float array per component (NaN = not measured); difficulty is NaN
+    where no component could be used."""
     w = weights.model_dump()
-    num = den = 0.0
-    used: list[str] = []
+    normalized = {f"n_{name}": normalize_array(name, raw[name]) for name in COMPONENTS}
+    num = np.zeros(len(raw[COMPONENTS[0]]))
+    den = np.zeros_like(num)
+    used: dict[str, np.ndarray] = {}
     for name in COMPONENTS:
-        if name in NEEDS_REAL_CLIP and not clip_is_real:
-            continue
-        n = normalize(name, raw.get(name))
-        if n is None or w[name] <= 0:
-            continue
-        num += w[name] * n
-        den += w[name]
-        used.append(name)
-    if den <= 0:
-        return None, used
-    return num / den, used
+        n = normalized[f"n_{name}"]
+        ok = np.isfinite(n) & (w[name] > 0) & (clip_is_real or name not in NEEDS_REAL_CLIP)
+        used[name] = ok
+        num += np.where(ok, w[name] * np.nan_to_num(n), 0.0)
+        den += np.where(ok, w[name], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return d, normalized, used
+
+
+def difficulty(raw: Mapping[str, float | None], weights: DifficultyWeights, clip_is_real: bool) -> tuple[float | None, list[str]]:
+    """(difficulty in [0, 1], names of the components used) of one clip. None when no component could be used."""
+    arrays = {name: np.array([np.nan if raw.get(name) is None else float(raw[name])]) for name in COMPONENTS}
+    d, _, used = difficulty_arrays(arrays, weights, clip_is_real)
+    names = [name for name in COMPONENTS if used[name][0]]
+    return (None if not np.isfinite(d[0]) else float(d[0])), names

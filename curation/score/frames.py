@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curation.media.sampling import even_indices
+
 #: memory cap of one decoded chunk
 CHUNK_BYTES = 64 * 1024 * 1024
 MAX_CHUNK_FRAMES = 16
@@ -46,14 +48,6 @@ def decord_errors() -> tuple[type[BaseException], ...]:
 def file_url(path: str | Path) -> str:
     """`file:` URL of an absolute path: never parsed as another ffmpeg protocol."""
     return "file:" + os.path.abspath(path)
-
-
-def even_indices(total: int, count: int) -> list[int]:
-    """`count` indices at the centres of `count` equal segments of range(total), unique and sorted."""
-    if total <= 0 or count <= 0:
-        return []
-    count = min(count, total)
-    return sorted({min(total - 1, int((k + 0.5) * total / count)) for k in range(count)})
 
 
 def clip_frame_indices(num_frames: int, fps: float, sample_fps: float, max_frames: int) -> list[int]:

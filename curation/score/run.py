@@ -1,27 +1,51 @@
-"""`run_score`: clips.parquet (+ captions.parquet) -> scores.parquet + metrics/score.json."""
+"""`run_score`: clips.parquet (+ captions.parquet) -> scores.parquet + metrics/score.json.
+
+Measure, then combine:
+
+1. caption texts -> CLIP text embeddings (`ClipTextStage`, text tower only), a per-item
+   stage keyed by the text's sha256 (store `score-text`);
+2. clips -> measurements: the chain `MeasureStage` (CPU: one decode pass, flow, cuts,
+   cheap signals, CLIP frames) -> `ClipEmbedStage` (CLIP vision tower, batched; on GPU
+   workers when `score.clip.device` is CUDA), a per-item stage keyed by the clip's id and
+   file sha256 (store `score`).  Its params hash covers the score params EXCEPT
+   `weights` and `dedup_threshold`, plus the cut params and the CLIP weights;
+3. combine (`curation.score.combine`): difficulty, caption similarity, near-duplicates,
+   in the driver from the stored measurements.
+
+So a re-run with one new video decodes only its clips, and changing only the difficulty
+weights or the dedup threshold decodes nothing.  Missing CLIP weights stop the run
+before any work (unless random init is allowed, and then every row says so).
+"""
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.config import Params, section_hash
-from curation.engines import run_stage
+from curation.driver import CONTENT, ItemStageSpec, run_items
 from curation.io.atomic import write_json
-from curation.io.tables import read_table, write_rows
-from curation.schemas import SCORES
+from curation.io.tables import read_table, write_table
+from curation.labels import RANDOM_INIT
+from curation.params_base import stable_hash
+from curation.schemas import SCORE_MEASURES
 from curation.score import difficulty as diff
-from curation.score.clip_model import RANDOM_INIT, check_clip_weights, load_clip
-from curation.score.dedup import CLIP_COSINE, THUMBNAIL, find_duplicates
-from curation.score.stage import TASK_COLUMNS, ScoreStage, default_threads
-from curation.stage import TaskResult
+from curation.score.clip_model import FETCH_HINT, resolve_precision, weights_label
+from curation.score.clip_stage import CLIP_TEXT, ClipEmbedStage, ClipTextStage, text_sha256
+from curation.score.combine import combine, vectors
+from curation.score.measure import TASK_COLUMNS, MeasureStage
 
 log = logging.getLogger(__name__)
+
+#: bump when the measured rows change for the same inputs and params
+VERSION = "score-measure-2"
+TEXT_VERSION = "score-text-1"
 
 
 @dataclass
@@ -33,148 +57,142 @@ class ScoreSummary:
     clip_weights: str
     dedup_method: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    counts: str = ""  # "processed N, reused M"
+    nodes_note: str = ""
 
     def line(self) -> str:
-        warn = "  [CLIP random-init: semantic scores meaningless]" if self.clip_weights == RANDOM_INIT else ""
+        warn = f"  [CLIP random-init: semantic scores meaningless; `{FETCH_HINT}` gets real weights]" if self.clip_weights == RANDOM_INIT else ""
         return (
             f"score: {self.clips} clips, {self.scored} scored, {self.failed} failed, {self.duplicates} near-duplicates "
-            f"({self.dedup_method}); CLIP {self.metrics.get('clip_model')} weights {self.clip_weights}{warn}"
+            f"({self.dedup_method}); CLIP {self.metrics.get('clip_model')} weights {self.clip_weights} {self.metrics.get('clip_precision')}{warn}"
+            f"{self.nodes_note}; {self.counts}"
         )
 
 
-def read_tasks(clips_table: str | Path, captions_table: str | Path) -> tuple[list[dict[str, Any]], bool]:
-    """(tasks in clips.parquet order with their caption, whether captions.parquet was found)."""
+def measure_params_hash(params: Params, weights_fingerprint: str, precision: str) -> str:
+    """What the stored measurements depend on: NOT score.weights / score.dedup_threshold."""
+    sp = params.score
+    return stable_hash(
+        {"score": section_hash(sp, exclude={"weights", "dedup_threshold"}), "cuts": section_hash(params.cuts), "clip_weights": weights_fingerprint, "precision": precision}
+    )
+
+
+def read_clips(clips_table: str | Path) -> pa.Table:
     path = Path(clips_table)
     if not path.exists():
         raise FileNotFoundError(f"{path}: clips table not found; run the ingest stage first")
-    cols = list(TASK_COLUMNS) + ["source_path", "start_s"]
+    cols = list(dict.fromkeys([*TASK_COLUMNS, "clip_sha256", "source_path", "start_s"]))
     table = read_table(path)
     missing = [c for c in cols if c not in table.column_names]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; re-run the ingest stage")
-    tasks = table.select(cols).to_pylist()
-    captions: dict[str, str | None] = {}
-    cap_path = Path(captions_table)
-    found = cap_path.exists()
-    if found:
-        ct = read_table(cap_path)
-        if "clip_id" in ct.column_names and "caption" in ct.column_names:
-            for r in ct.select(["clip_id", "caption"]).to_pylist():
-                captions[str(r["clip_id"])] = r["caption"]
-    else:
-        log.warning("%s not found: caption_similarity will be null for every clip", cap_path)
-    for t in tasks:
-        t["caption"] = captions.get(str(t["clip_id"]))
-    return tasks, found
+    return table.select(cols)
 
 
-def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
-    vals = [float(r[key]) for r in rows if r.get(key) is not None and np.isfinite(r[key])]
-    return round(float(np.mean(vals)), 6) if vals else None
+def read_captions(captions_table: str | Path, clip_ids: pa.ChunkedArray) -> tuple[list[str | None], bool]:
+    """The caption of each clip (clips order; None when uncaptioned), and whether the table exists."""
+    path = Path(captions_table)
+    if not path.exists():
+        log.warning("%s not found: caption_similarity will be null for every clip", path)
+        return [None] * len(clip_ids), False
+    ct = read_table(path)
+    if "clip_id" not in ct.column_names or "caption" not in ct.column_names:
+        return [None] * len(clip_ids), True
+    pos = pc.index_in(clip_ids, value_set=ct.column("clip_id").combine_chunks())
+    caps = ct.column("caption").combine_chunks().take(pos)
+    return [c if c and c.strip() else None for c in caps.to_pylist()], True
 
 
-def score_metrics(rows: list[dict[str, Any]], clip_weights: str, clip_model: str, dedup_method: str, engine_errors: int, captions_found: bool) -> dict[str, Any]:
-    ok = [r for r in rows if r["score_error"] is None]
+def _text_embeddings(params: Params, captions: list[str | None], weights: str, precision: str, progress: bool) -> tuple[dict[str, np.ndarray], Any]:
+    texts = sorted({c for c in captions if c})
+    shas = [text_sha256(t) for t in texts]
+    items = pa.table({"text_sha256": shas, "text": texts, CONTENT: shas})
+    sp = params.score
+    spec = ItemStageSpec(
+        name="score-text", stages=[ClipTextStage(sp.clip, weights, precision)], key="text_sha256", outputs={"texts": CLIP_TEXT},
+        params_hash=stable_hash({"clip": section_hash(sp.clip, exclude={"sample_fps", "max_frames"}), "weights": weights, "precision": precision}),
+        version=TEXT_VERSION, task_columns=["text_sha256", "text"], batch_size=ClipTextStage.batch_size,
+        error_rows=lambda task, err: [{"text_sha256": task["text_sha256"], "clip_text_embedding": None}],
+    )  # fmt: skip
+    run = run_items(spec, items, params.engine, params.paths.store("score-text"), progress=progress)
+    t = run.outputs["texts"]
+    vecs = vectors(t.column("clip_text_embedding"))
+    return {sha: vecs[i] for i, sha in enumerate(t.column("text_sha256").to_pylist()) if not np.isnan(vecs[i]).any()}, run
+
+
+def _mean(t: pa.Table, name: str) -> float | None:
+    col = pc.drop_null(t.column(name))
+    vals = col.to_numpy(zero_copy_only=False).astype(np.float64) if len(col) else np.zeros(0)
+    vals = vals[np.isfinite(vals)]
+    return round(float(np.mean(vals)), 6) if len(vals) else None
+
+
+def score_metrics(t: pa.Table, clip_weights: str, clip_model: str, precision: str, dedup_method: str, engine_errors: int, captions_found: bool) -> dict[str, Any]:
+    ok = t.filter(pc.is_null(t.column("score_error")))
     comps = list(diff.COMPONENTS)
     return {
-        "clips": len(rows),
-        "scored": len(ok),
-        "failed": len(rows) - len(ok),
+        "clips": t.num_rows,
+        "scored": ok.num_rows,
+        "failed": t.num_rows - ok.num_rows,
         "engine_errors": engine_errors,
-        "duplicates": sum(1 for r in rows if r["is_duplicate"]),
+        "duplicates": int(pc.sum(pc.cast(t.column("is_duplicate"), pa.int64())).as_py() or 0),
         "dedup_method": dedup_method,
         "clip_model": clip_model,
         "clip_weights": clip_weights,
         "clip_random_init": clip_weights == RANDOM_INIT,
+        "clip_precision": precision,
         "captions_table_found": captions_found,
-        "with_caption_similarity": sum(1 for r in ok if r.get("caption_similarity") is not None),
+        "with_caption_similarity": int(pc.sum(pc.cast(pc.is_valid(ok.column("caption_similarity")), pa.int64())).as_py() or 0),
         "difficulty_formula": diff.FORMULA_VERSION,
         "mean": {k: _mean(ok, k) for k in comps + ["difficulty", "caption_similarity", "sharpness", "exposure"]},
         "mean_normalized": {f"n_{k}": _mean(ok, f"n_{k}") for k in comps},
     }
 
 
-def _error_row(stage: ScoreStage, task: dict[str, Any], weights: str, error: str) -> dict[str, Any]:
-    return {
-        "clip_id": str(task["clip_id"]),
-        "score_error": error,
-        "clip_model": stage.params.clip.model,
-        "clip_weights": weights,
-        "difficulty_components": [],
-        "difficulty_formula": diff.FORMULA_VERSION,
-        "params_hash": stage.params_hash,
-    }
-
-
-def _pool_results(stage: ScoreStage, tasks: list[dict[str, Any]], params: Params, progress: bool) -> tuple[str, list[TaskResult]]:
-    """(weights label, results) of a worker-pool run.  The driver only checks which weights load
-    (`check_clip_weights`: no random-init model of its own) and, with the local engine, does so
-    while the workers start (they import torch/open_clip and load the model: seconds); a
-    missing-weights error is still raised, and no table is written."""
-    if params.engine.name != "local":
-        weights = check_clip_weights(params.score.clip)
-        return weights, list(run_stage(stage, tasks, params.engine, progress=progress))
-    import curation.engines.local  # noqa: F401  (imported here, not concurrently with the check's imports)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="clip-weights") as pool:
-        check = pool.submit(check_clip_weights, params.score.clip)
-        try:
-            results = list(run_stage(stage, tasks, params.engine, progress=progress))
-        except Exception:
-            if check.exception() is not None:  # the workers failed to set up for the same reason
-                raise check.exception() from None
-            raise
-        return check.result(), results
-
-
 def run_score(params: Params, progress: bool = True) -> ScoreSummary:
     """Score every clip of `paths.clips_table`; write scores table and metrics; return a summary."""
     sp, paths = params.score, params.paths
-    try:
-        tasks, captions_found = read_tasks(paths.clips_table, paths.captions_table)
-    except Exception:
-        check_clip_weights(sp.clip)  # a missing-weights error comes first
-        raise
-    in_process = params.engine.name == "local" and (params.engine.workers == 1 or len(tasks) <= 1)
-    threads = sp.threads or default_threads(1 if in_process else params.engine.workers)
-    stage = ScoreStage(sp, paths.clips_dir, threads=threads)
-    if in_process:
-        # load once, before any work (a missing-weights error stops the run), and score with it
-        loaded = load_clip(sp.clip)
-        weights = loaded.weights
-        stage.attach(loaded)
-        del loaded
-        results = list(run_stage(stage, tasks, params.engine, progress=progress))
-    else:
-        weights, results = _pool_results(stage, tasks, params, progress)
+    weights, fingerprint = weights_label(sp.clip)  # missing weights stop the run here, before any work
+    precision = resolve_precision(sp.clip.precision, sp.clip.device)
+    clips = read_clips(paths.clips_table)
+    captions, captions_found = read_captions(paths.captions_table, clips.column("clip_id"))
 
-    rows: list[dict[str, Any]] = []
-    errors = 0
-    for res in results:
-        if res.error is not None or len(res.rows) != 1:
-            errors += 1
-            detail = (res.error or f"stage returned {len(res.rows)} rows").strip().splitlines()[0][:300]
-            rows.append(_error_row(stage, res.task, weights, f"score stage error: {detail}"))
-        else:
-            rows.append(res.rows[0])
-    found = {r["clip_weights"] for r in rows}
+    text_emb, _ = _text_embeddings(params, captions, weights, precision, progress)
+
+    mhash = measure_params_hash(params, fingerprint, precision)
+    threads = sp.threads or max(1, _cpu_count() // max(1, params.engine.workers))
+    measure = MeasureStage(sp, params.cuts, paths.clips_dir, mhash)
+    embed = ClipEmbedStage(sp.clip, weights, precision, threads=threads)
+
+    def error_rows(task: dict[str, Any], error: str) -> list[dict[str, Any]]:
+        detail = error.strip().splitlines()[0][:300] if error.strip() else "error"
+        return [measure.base_row(str(task["clip_id"])) | {"score_error": f"score stage error: {detail}", "clip_weights": weights, "clip_precision": precision}]
+
+    content = pc.binary_join_element_wise(clips.column("clip_id"), clips.column("clip_sha256"), "|")
+    items = clips.append_column(CONTENT, content)
+    spec = ItemStageSpec(
+        name="score", stages=[measure, embed], key="clip_id", outputs={"measures": SCORE_MEASURES}, params_hash=mhash, version=VERSION,
+        task_columns=list(TASK_COLUMNS), error_rows=error_rows, batch_size=MeasureStage.batch_size,
+    )  # fmt: skip
+    run = run_items(spec, items, params.engine, paths.store("score"), progress=progress)
+    measures = run.outputs["measures"]
+    found = set(pc.unique(pc.drop_null(measures.column("clip_weights"))).to_pylist())
     if found - {weights}:
-        raise RuntimeError(f"workers loaded CLIP weights {sorted(found)} but the driver loaded {weights!r}")
+        raise RuntimeError(f"stored measurements have CLIP weights {sorted(found)}, this run expects {weights!r}")
 
-    method = THUMBNAIL if weights == RANDOM_INIT else CLIP_COSINE
-    by_id = {str(t["clip_id"]): t for t in tasks}
-    dedup_input = [r | {"source_path": by_id[r["clip_id"]]["source_path"], "start_s": by_id[r["clip_id"]]["start_s"]} for r in rows if r["score_error"] is None]
-    dups = find_duplicates(dedup_input, method, sp.dedup_threshold)
-    for r in rows:
-        dup = dups.get(r["clip_id"])
-        r["is_duplicate"] = dup is not None
-        r["duplicate_of"], r["duplicate_similarity"] = dup if dup else (None, None)
-        r["dedup_method"] = method
-
-    write_rows(rows, SCORES, paths.scores_table)
-    metrics = score_metrics(rows, weights, sp.clip.model, method, errors, captions_found)
+    shas = [text_sha256(c) if c else None for c in captions]
+    scores = combine(measures, clips.column("source_path"), clips.column("start_s"), pa.array(shas, pa.string()), text_emb, sp, weights, mhash, section_hash(sp))
+    write_table(scores, paths.scores_table)
+    method = scores.column("dedup_method")[0].as_py() if scores.num_rows else ("thumbnail" if weights == RANDOM_INIT else "clip-cosine")
+    metrics = score_metrics(scores, weights, sp.clip.model, precision, method, run.failed, captions_found)
     metrics["params_hash"] = section_hash(sp)
     write_json(Path(paths.metrics_dir) / "score.json", metrics)
-    summary = ScoreSummary(len(rows), metrics["scored"], metrics["failed"], metrics["duplicates"], weights, method, metrics)
+    summary = ScoreSummary(scores.num_rows, metrics["scored"], metrics["failed"], metrics["duplicates"], weights, method, metrics, run.counts(), run.nodes_note())
     print(summary.line(), flush=True)
     return summary
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 1

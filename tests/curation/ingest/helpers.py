@@ -8,7 +8,7 @@ from pathlib import Path
 from curation.config import Params, parse_params
 
 
-def ingest_params(root: Path | None, raw: Path, workers: int = 1, **ingest) -> Params:
+def ingest_params(root: Path | None, raw: Path, workers: int = 1, cuts: dict | None = None, **ingest) -> Params:
     """Params writing every output under `root` (None: relative to the working directory);
     small normalized clips so tests stay fast."""
     base = {"fps": 16, "short_side": 96, "preset": "ultrafast", "min_clip_seconds": 1.0, "max_clip_seconds": 10.0}
@@ -25,6 +25,7 @@ def ingest_params(root: Path | None, raw: Path, workers: int = 1, **ingest) -> P
             },
             "engine": {"name": "local", "workers": workers},
             "ingest": base,
+            "cuts": cuts or {},
         }
     )
 

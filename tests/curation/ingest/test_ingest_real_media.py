@@ -36,7 +36,7 @@ def test_bikes_hard_cuts(bikes_mp4, tmp_path):
     s = run_ingest(ingest_params(tmp_path, raw, workers=1), progress=False)
     assert (s.accepted, s.rejected) == (1, 0)
     rows = pq.read_table(tmp_path / "clips.parquet").to_pylist()
-    assert rows[0]["source_cuts"] >= 2  # bikes.mp4 is a montage of street shots
+    assert rows[0]["source_cuts"] == 5  # bikes.mp4 is a montage of six street shots (cuts at 30, 76, 137, 187, 242 of 250 frames)
     assert sum(r["split_reason"] == "cut" for r in rows) >= 2
     for r in rows:
         assert count_frames(tmp_path / "clips" / r["clip_id"][:2] / f"{r['clip_id']}.mp4") == r["num_frames"]

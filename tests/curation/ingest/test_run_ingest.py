@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curation.config import section_hash
 from curation.ingest import run_ingest
 from curation.ingest.naming import clip_id
+from curation.ingest.run import ingest_params_hash
 from curation.io.atomic import TEMP_MARK
-from curation.media import sha256_file
+from curation.io.hashing import sha256_file
 from curation.schemas import CLIPS, REJECTS
 from tests.conftest import ffmpeg, make_video
 from tests.curation.ingest.helpers import concat_video, count_frames, ingest_params
@@ -59,7 +59,7 @@ def test_summary_and_rejects(first_run):
         "zz_copy_of_cuts.mp4": "duplicate_source",
     }
     assert "cuts.mp4" in rejects["zz_copy_of_cuts.mp4"]["detail"]  # names the first path
-    assert all(r["params_hash"] == section_hash(params.ingest) and r["stage"] == "ingest" for r in rejects.values())
+    assert all(r["params_hash"] == ingest_params_hash(params) and r["stage"] == "ingest" for r in rejects.values())
     m = json.loads((out / "metrics" / "ingest.json").read_text())
     assert m["videos"] == 8 and m["accepted"] == 3 and m["rejected"] == 5 and m["clips"] == s.clips
     assert not any("time" in k or k.endswith("_s") for k in m)
@@ -75,7 +75,7 @@ def test_manifest_schema_and_exact_bounds(first_run):
     for r in rows:
         by_src.setdefault(r["source_path"], []).append(r)
     assert sorted(by_src) == ["cuts.mp4", "portrait.mp4", "sub/long.mkv"]
-    phash = section_hash(params.ingest)
+    phash = ingest_params_hash(params)
     for src, clips in by_src.items():
         for a, b in zip(clips, clips[1:]):
             assert a["end_frame"] <= b["start_frame"]
@@ -143,6 +143,6 @@ def test_params_change_reprocesses(first_run, raw_dir, tmp_path, monkeypatch):
     s = run_ingest(p2, progress=False)
     assert s.processed == 6
     rows = pq.read_table(out2 / "clips.parquet").to_pylist()
-    assert {r["params_hash"] for r in rows} == {section_hash(p2.ingest)}
+    assert {r["params_hash"] for r in rows} == {ingest_params_hash(p2)}
     assert len(list((out2 / "clips").rglob("*.mp4"))) == len(rows)  # the old params' clips were removed
     assert all(r["split_reason"] != "cut" for r in rows)

@@ -25,15 +25,31 @@ def scored_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_stage():
-    """A ScoreStage with the tiny random-init CLIP, set up once (for per-clip tests)."""
-    from curation.score.stage import ScoreStage
-    from tests.curation.score.corpus import TINY_CLIP
+    """The score chain with the tiny random-init CLIP, set up once (for per-clip tests):
+    `.measure(path, task)` is the CPU stage's one decode pass, `.process(task)` runs the chain."""
     from curation.config import parse_params
+    from curation.engines.chain import run_chain, start_states
+    from curation.score.clip_model import resolve_precision
+    from curation.score.clip_stage import ClipEmbedStage
+    from curation.score.measure import MeasureStage
+    from tests.curation.score.corpus import TINY_CLIP
 
     params = parse_params({"score": {"clip": TINY_CLIP}})
-    stage = ScoreStage(params.score, "/", threads=1)
-    stage.setup()
-    return stage
+    measure = MeasureStage(params.score, params.cuts, "/", "test")
+    embed = ClipEmbedStage(params.score.clip, "random-init", resolve_precision("auto", "cpu"))
+    measure.setup()
+    embed.setup()
+
+    class Chain:
+        def measure(self, path, task):
+            return measure.measure(path, task)
+
+        def process(self, task):
+            (state,) = run_chain([measure, embed], start_states([task]))
+            assert state.error is None, state.error
+            return state.rows
+
+    return Chain()
 
 
 @pytest.fixture(autouse=True)

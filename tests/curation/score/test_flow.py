@@ -47,4 +47,4 @@ def test_single_frame_clip_gets_an_error_row(tiny_stage, tmp_path):
     path = lavfi_clip(tmp_path / "one.mp4", "testsrc2=size=128x96:rate=16", seconds=1 / 16)
     row = tiny_stage.process({"clip_id": "one", "clip_path": str(path), "fps": 16.0})[0]
     assert row["score_error"] == "too short to measure motion: 1 decodable frame(s)"
-    assert row.get("difficulty") is None and row["clip_weights"] == "random-init"
+    assert row.get("difficulty") is None and row["clip_weights"] == "random-init" and "clip_embedding" not in row

@@ -1,14 +1,11 @@
 import pytest
 
 from curation.score import signals as sig
-from curation.score.frames import ClipVideo, DecodeError, clip_frame_indices, even_indices, flow_pair_starts
+from curation.score.frames import ClipVideo, DecodeError, clip_frame_indices, flow_pair_starts
 from tests.curation.score.corpus import lavfi_clip
 
 
 def test_index_plans():
-    assert even_indices(10, 2) == [2, 7]
-    assert even_indices(3, 10) == [0, 1, 2]
-    assert even_indices(0, 3) == []
     # 10 s at 16 fps, 1 frame/s capped at 4
     assert len(clip_frame_indices(160, 16.0, 1.0, 4)) == 4
     assert len(clip_frame_indices(160, 16.0, 1.0, 16)) == 10
@@ -43,29 +40,3 @@ def test_undecodable_file_raises_decode_error(tmp_path):
         ClipVideo(bad)
     with pytest.raises(DecodeError):
         ClipVideo(tmp_path / "missing.mp4")
-
-
-@pytest.mark.media
-def test_cut_scanner_finds_the_hard_cuts_of_real_footage(bikes_mp4, tmp_path):
-    """bikes.mp4 (10 s street montage) has 5 hard cuts (frames 30, 76, 137, 187, 242 at 25 fps)."""
-    from tests.curation.score.corpus import cut_clip
-
-    found = {}
-    for name, path in (("bikes", bikes_mp4), ("synthetic", cut_clip(tmp_path / "cut.mp4"))):
-        scanner = sig.CutScanner(64, 0.35, 3.0, 0.10)
-        with ClipVideo(path) as video:
-            for _, rgb in video.iter_frames():
-                scanner.add(rgb)
-        found[name] = scanner.cuts()
-    assert found == {"bikes": 5, "synthetic": 1}
-
-
-def test_cut_scanner_ignores_smooth_motion(tmp_path):
-    from tests.curation.score.corpus import pan_clip, still_image
-
-    path = pan_clip(tmp_path / "pan.mp4", still_image(tmp_path / "s.png"), 128)
-    scanner = sig.CutScanner(64, 0.35, 3.0, 0.10)
-    with ClipVideo(path) as video:
-        for _, rgb in video.iter_frames():
-            scanner.add(rgb)
-    assert scanner.cuts() == 0 and len(scanner.distances) == 31
