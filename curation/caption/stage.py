@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from curation.caption import language as lang_mod
-from curation.caption.captioner import Captioner, CaptionerUnavailable, load_captioner
-from curation.caption.frames import FrameError, read_frames
+from curation.caption.captioner import Captioner, CaptionerUnavailable, CaptionResult, load_captioner
+from curation.caption.frames import FrameError, read_clip_frames
 from curation.caption.sidecars import SidecarReader
 from curation.caption.vocabulary import Vocabulary
 from curation.config import CaptionParams
@@ -37,6 +37,7 @@ def uncaptioned_row(clip_id: str, reason: str, default_language: str, issues: li
         "tags": [],
         "tag_categories": [],
         "captioner_weights": None,
+        "caption_raw": None,
         "uncaptioned_reason": reason,
         "sidecar_issues": list(issues or []),
     }
@@ -83,21 +84,21 @@ class CaptionStage(Stage):
         resolved = p.resolve()
         return resolved if resolved.is_relative_to(self._clips_root) else None
 
-    def _caption_with_model(self, task: Row) -> tuple[str | None, str | None]:
-        """(caption, None) or (None, reason)."""
+    def _caption_with_model(self, task: Row) -> tuple[CaptionResult | None, str | None]:
+        """(caption result, None) or (None, reason)."""
         if self._captioner is None:
             return None, self._captioner_error or "captioner not loaded"
         clip = self._clip_file(str(task.get("clip_path") or ""))
         if clip is None:
             return None, "clip_path is not inside paths.clips_dir; not opened"
         try:
-            _, frames = read_frames(clip, self.params.captioner.frames)
+            frames = read_clip_frames(clip, self.params.captioner.frames)
         except FrameError as exc:
             return None, f"frames not readable: {exc}"
-        text = self._captioner.caption_frames(frames)
-        if not text:
+        result = self._captioner.caption_clips([frames.frames], [frames.timing])[0]
+        if not result.text:
             return None, f"captioner produced an empty caption ({self._captioner.name})"
-        return text, None
+        return result, None
 
     def process(self, task: Row) -> list[Row]:
         self.setup()
@@ -105,12 +106,13 @@ class CaptionStage(Stage):
         clip_id = str(task["clip_id"])
         side, issues = self._sidecars.lookup(str(task.get("source_path") or ""), float(task["start_s"]), float(task["end_s"]))
         if side is not None:
-            caption, source, weights, side_lang = side.caption, f"sidecar:{side.kind}", None, side.language
+            caption, source, weights, side_lang, raw = side.caption, f"sidecar:{side.kind}", None, side.language, None
         else:
-            caption, reason = self._caption_with_model(task)
-            if caption is None:
+            result, reason = self._caption_with_model(task)
+            if result is None:
                 return [uncaptioned_row(clip_id, reason or "no caption", p.default_language, issues)]
             assert self._captioner is not None
+            caption, raw = result.text, result.raw
             source, weights, side_lang = self._captioner.source, self._captioner.weights, None
         language, language_source = lang_mod.resolve(caption, side_lang, p.default_language, p.language_min_confidence)
         tags, cats = self._vocab.tag(caption, None if language_source == lang_mod.DEFAULT else language)
@@ -124,6 +126,7 @@ class CaptionStage(Stage):
                 "tags": tags,
                 "tag_categories": cats,
                 "captioner_weights": weights,
+                "caption_raw": raw,
                 "uncaptioned_reason": None,
                 "sidecar_issues": issues,
             }
