@@ -300,6 +300,7 @@ class ReportParams(Section):
     histogram_bins: int = Field(20, ge=2, le=200, description="bins over difficulty 0..1 (plot and metrics/difficulty_hist.csv)")
     top_tags: int = Field(5, ge=0, le=50, description="most frequent tags listed per tier")
     max_listed_rejects: int = Field(500, ge=0, description="rejected files listed by name in the HTML (the rest are counted)")
+    caption_quality_clips: int = Field(10, ge=0, le=500, description="lowest caption-frame similarity (CLIP) clips listed in the report's caption-quality section")
 
 
 # --------------------------------------------------------------------------- root
