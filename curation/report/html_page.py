@@ -92,7 +92,8 @@ def _banner(summary: dict[str, Any]) -> str:
         '<div class="banner" id="random-init-banner" role="alert">'
         f"<strong>&#9888; RANDOM-INIT {names} WEIGHTS &mdash; SCORES ARE NOT MEANINGFUL</strong>"
         + "".join(lines)
-        + "<p>Install real weights (see README, &ldquo;Offline honesty&rdquo;) and re-run <code>dvc repro</code> before trusting tiers built from these scores.</p>"
+        + "<p>Get real weights with <code>curation models fetch</code> (once, online; README, &ldquo;Real weights&rdquo;), set the params it prints "
+        "and re-run <code>dvc repro</code> before trusting tiers built from these scores.</p>"
         "</div>"
     )
 

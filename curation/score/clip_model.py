@@ -148,11 +148,11 @@ def _resolve(p: ClipModelParams) -> tuple[Any, Any, str]:
         raise ClipWeightsUnavailable(
             f"CLIP weights not available for {describe_weights(p)}{where}: {reason}.\n"
             "Fix one of:\n"
-            "  - put the weights in the local cache (e.g. run once online) or set score.clip.pretrained to a local checkpoint file;\n"
+            "  - put the weights in the local cache (`curation models fetch clip`, once, online) or set score.clip.pretrained to a local checkpoint file;\n"
             "  - set score.clip.allow_random_init: true to run with seeded random weights "
             "(every row then records clip_weights='random-init'; semantic scores are meaningless)."
         )
-    log.warning("CLIP: %s; using seeded random init (clip_weights=random-init)", reason)
+    log.warning("CLIP: %s; using seeded random init (clip_weights=random-init); real weights: `curation models fetch clip`", reason)
     return None, None, RANDOM_INIT
 
 
