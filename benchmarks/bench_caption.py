@@ -124,8 +124,8 @@ def bench_captioner(tmp: Path, clips: int, frames: int, backends: list[str], bat
         fr, tm = [c.frames for c in read], [c.timing for c in read]
         cap.caption_clips(fr[:1], tm[:1])  # warm-up: first-call allocations / kernel selection for both call shapes
         cap.caption_clips(fr[:batch_size], tm[:batch_size])
-        one = _best(lambda: [cap.caption_clips([f], [ti]) for f, ti in zip(fr, tm, strict=True)], repeat)
-        batched = _best(lambda: cap.caption_clips(fr, tm), repeat)
+        one = _best(lambda cap=cap, fr=fr, tm=tm: [cap.caption_clips([f], [ti]) for f, ti in zip(fr, tm, strict=True)], repeat)
+        batched = _best(lambda cap=cap, fr=fr, tm=tm: cap.caption_clips(fr, tm), repeat)
         tokens = sum(r.new_tokens for r in cap.caption_clips(fr, tm))
         via = getattr(cap, "frames_as", "per-frame vote")
         print(

@@ -38,11 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from curation.caption.cleanup import clean_caption, collapse
+from curation.caption.cleanup import clean_caption
 from curation.caption.frames import FrameTiming
 from curation.config import CaptionerParams
 
@@ -68,6 +68,24 @@ class CaptionResult:
     raw: str  # the decoded model output, special tokens removed, untouched otherwise
     new_tokens: int  # tokens generated (for the image kind: of the chosen frame's caption)
     truncated: bool  # generation stopped at max_new_tokens, not at an end token
+
+
+class CaptionBackend(Protocol):
+    """What `load_captioner` returns (`Captioner` for kind image, `vlm.VLMCaptioner` for kind vlm)."""
+
+    name: str  # model id / directory, or "tiny-<architecture>"
+    weights: str  # "pretrained" | "random-init": every captioned row records it
+    device: str  # "cpu" | "cuda" | "cuda:N"
+    precision: str  # "fp32" | "bf16" (resolved)
+    kind: str  # "image" | "vlm"
+    batch_size: int  # clips per generate call inside caption_clips
+
+    @property
+    def source(self) -> str: ...  # "captioner:<name>" (the caption_source column)
+
+    def caption_clips(
+        self, frames_per_clip: Sequence[Sequence[np.ndarray]], timings: Sequence[FrameTiming | None] | None = None, progress: bool = False
+    ) -> list[CaptionResult]: ...
 
 
 # ------------------------------------------------------------------ precision
@@ -293,7 +311,7 @@ def choose_caption(texts: list[str]) -> str:
     return next(texts[i] for i in order if texts[i] and counts[texts[i]] == best)
 
 
-def load_captioner(p: CaptionerParams):
+def load_captioner(p: CaptionerParams) -> CaptionBackend:
     """The configured captioner (`Captioner` for kind image, `VLMCaptioner` for kind vlm; see module doc).
 
     Raises CaptionerUnavailable when no weights load and random init is not allowed, or the device is missing."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.caption import language as lang_mod
-from curation.caption.captioner import Captioner, CaptionerUnavailable, CaptionResult, load_captioner
+from curation.caption.captioner import CaptionBackend, CaptionerUnavailable, CaptionResult, load_captioner
 from curation.caption.frames import FrameError, read_clip_frames
 from curation.caption.sidecars import SidecarReader
 from curation.caption.vocabulary import Vocabulary
@@ -60,7 +60,7 @@ class CaptionStage(Stage):
         self._vocab = Vocabulary.load(self.params.vocabulary)
         self._sidecars = SidecarReader(self.raw_dir, self.params.sidecar_extensions, self.params.max_sidecar_bytes)
         self._clips_root = Path(self.clips_dir).resolve()
-        self._captioner: Captioner | None = None
+        self._captioner: CaptionBackend | None = None
         self._captioner_error: str | None = None
         try:
             import torch
