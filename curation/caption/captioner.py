@@ -121,11 +121,12 @@ def resolve_precision(precision: str, device: str, cpuinfo: str | None = None) -
     return "bf16" if cpu_bf16_flags(cpuinfo) else "fp32"
 
 
-def count_generated(tokens, generation_config, pad_token_id: int | None) -> tuple[int, bool]:
+def count_generated(tokens, generation_config, pad_token_id: int | None, extra_eos: tuple[int | None, ...] = ()) -> tuple[int, bool]:
     """(tokens generated, stopped by the budget) for one row of generated ids (prompt removed):
-    the count runs up to and including the first end token; no end token means the budget cut it."""
+    the count runs up to and including the first end token (the generation config's, or `extra_eos`);
+    no end token means the budget cut it."""
     eos = generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list | tuple) else [eos]) - {None}
+    eos_ids = (set(eos if isinstance(eos, list | tuple) else [eos]) | set(extra_eos)) - {None}
     ids = [int(t) for t in tokens]
     for i, t in enumerate(ids):
         if t in eos_ids:
@@ -262,7 +263,9 @@ class Captioner:
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
         # BLIP starts from a bos token; what follows it (up to padding) was generated
-        counts = [count_generated(row[1:], self.model.generation_config, self.processor.tokenizer.pad_token_id) for row in out]
+        tok = self.processor.tokenizer
+        # BLIP's generate stops at the tokenizer's [SEP] whatever the generation config's eos says
+        counts = [count_generated(row[1:], self.model.generation_config, tok.pad_token_id, (getattr(tok, "sep_token_id", None),)) for row in out]
         return [(" ".join(t.split()), n, cut) for t, (n, cut) in zip(texts, counts, strict=True)]
 
     def caption_images(self, frames: np.ndarray) -> list[str]:

@@ -156,3 +156,15 @@ def test_image_captioner_batch_api(tiny, media_factory):
         assert 1 <= res.new_tokens <= tiny.max_new_tokens and (not res.truncated or res.new_tokens == tiny.max_new_tokens)
     with pytest.raises(ValueError, match="at least one frame"):
         tiny.caption_clips([[]])
+
+
+def test_count_generated_stops_at_the_first_end_token():
+    from transformers import GenerationConfig
+
+    from curation.caption.captioner import count_generated
+
+    cfg = GenerationConfig(eos_token_id=[2, 3])
+    assert count_generated([5, 7, 2, 0, 0], cfg, 0) == (3, False)  # end token counted, padding after it not
+    assert count_generated([5, 3, 9], cfg, 0) == (2, False)
+    assert count_generated([5, 7, 9], cfg, 0) == (3, True)  # no end token: the budget stopped it
+    assert count_generated([5, 102, 0], GenerationConfig(eos_token_id=2), 0, (102,)) == (2, False)
