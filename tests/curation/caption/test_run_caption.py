@@ -94,6 +94,24 @@ def test_run_caption_end_to_end(corpus, capsys):
         assert open(p, "rb").read() == data, p
 
 
+def test_run_caption_with_tiny_vlm_keeps_raw_and_says_random_init(corpus):
+    """kind: vlm through the caption stage: captioned rows name the model, say random-init, keep the raw output."""
+    from curation.caption.cleanup import clean_caption
+
+    build(corpus)
+    vlm = {"kind": "vlm", "tiny_config": "qwen2_vl", "allow_random_init": True, "frames": 4, "max_new_tokens": 8, "precision": "fp32"}
+    params = corpus.params(captioner=vlm, text_encoder={"backend": "minilm"})
+    run_caption(params, progress=False)
+    by = {r["clip_id"]: r for r in pq.read_table(params.paths.captions_table).to_pylist()}
+    for cid in ("c4", "c5"):
+        r = by[cid]
+        assert r["caption_source"] == "captioner:tiny-qwen2_vl" and r["captioner_weights"] == "random-init"
+        budget = params.caption.captioner.max_sentences
+        assert r["caption_raw"] and r["caption"] in {clean_caption(r["caption_raw"], budget, cut) for cut in (False, True)}
+    assert all(by[c]["caption_raw"] is None for c in ("c0", "c1", "c2", "c3", "c6"))  # sidecars and the unreadable clip
+    assert by["c6"]["uncaptioned_reason"].startswith("frames not readable")
+
+
 def test_missing_captioner_weights_leave_clips_uncaptioned(corpus):
     build(corpus)
     params = corpus.params(captioner={"model_id": "no-such-org/no-such-captioner", "allow_random_init": False}, text_encoder={"backend": "minilm"})
@@ -104,6 +122,7 @@ def test_missing_captioner_weights_leave_clips_uncaptioned(corpus):
         assert r["caption"] is None and r["caption_source"] == "none" and r["captioner_weights"] is None
         assert r["embedding_row"] == -1 and r["tags"] == []
         assert r["uncaptioned_reason"].startswith("captioner weights not available: no-such-org/no-such-captioner")
+        assert "curation models fetch captioner" in r["uncaptioned_reason"]
     assert by["c0"]["caption"] and by["c0"]["embedding_row"] == 0
     assert summary.captioned == 4 and np.load(params.paths.text_embeddings).shape == (4, 384)
     assert {r["text_encoder"] for r in by.values()} == {"minilm:all-MiniLM-L6-v2"}

