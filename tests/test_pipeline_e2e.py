@@ -8,9 +8,12 @@ itself rejects it (tests/curation/ingest/test_ingest_real_media.py).  Checked he
 
 - every input is accounted for: inputs == accepted + rejected, each reject with a reason;
 - two clean runs give byte-identical clips.parquet, tiers.parquet, clip files and shards;
-- SIGKILL of the whole `dvc repro` process group in the middle of ingest, and in the middle
-  of the shard stage, then `dvc repro shard` again, gives the same bytes as a clean run and
-  leaves no temp file behind.
+- SIGKILL of the whole `dvc repro` process group with about half of the ingest (or score)
+  items done, then `dvc repro shard` again: the re-run processes exactly the items not yet in
+  the stage's store, gives the same bytes as a clean run and leaves no temp file behind; the
+  same for a kill in the middle of the shard stage;
+- one video added: ingest processes 1 source, caption and score only its clips; then a change
+  of score.weights alone: score processes 0 clips (nothing decoded) and the difficulty moves.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -202,26 +206,107 @@ def test_two_clean_runs_are_byte_identical(clean_run, raw_corpus, tmp_path_facto
     assert not _temps(other)
 
 
+def _stored(project: Path, stage: str) -> int:
+    """Items finished and persisted in a stage's store (distinct reuse keys of its part files)."""
+    import pyarrow.dataset as pads
+
+    files = [str(p) for p in (project / "data" / "stores" / stage).glob("*.parquet")]
+    if not files:
+        return 0
+    return len(set(pads.dataset(files, format="parquet").to_table(columns=["_reuse"]).column("_reuse").to_pylist()))
+
+
+def _counts(project: Path, stage: str) -> tuple[int, int]:
+    """(processed, reused) from the last `<stage>: ...; processed N, reused M` line of the repro log."""
+    lines = [ln for ln in (project / "repro.log").read_text().splitlines() if ln.startswith(f"{stage}: ")]
+    m = re.search(r"processed (\d+), reused (\d+)$", lines[-1])
+    assert m, lines[-1]
+    return int(m.group(1)), int(m.group(2))
+
+
+def _items(project: Path, stage: str) -> int:
+    processed, reused = _counts(project, stage)
+    return processed + reused
+
+
+def _half_done(stage: str, total: int) -> Callable[[Path], bool]:
+    return lambda project: _stored(project, stage) >= total // 2
+
+
 def test_sigkill_mid_ingest_then_rerun_matches_clean_run(clean_run, raw_corpus, tmp_path_factory):
+    """Killed with about half of the sources ingested: the re-run processes exactly the sources
+    not in the store (nothing persisted is redone) and the outputs are byte-identical."""
     project = _project(tmp_path_factory.mktemp("kill_ingest"), raw_corpus)
-    assert _repro(project, kill_when=_mid_ingest) is True
+    total = _items(clean_run, "ingest")
+    assert _repro(project, kill_when=_half_done("ingest", total)) is True
     assert not (project / "data" / "clips.parquet").exists(), "killed too late: ingest had finished"
+    done = _stored(project, "ingest")
+    assert total // 2 <= done < total
+    (project / "repro.log").unlink()
     assert _repro(project) is False
+    assert _counts(project, "ingest") == (total - done, done)
     assert _digests(project) == _digests(clean_run)
     assert not _temps(project)
 
 
-def test_sigkill_mid_shard_then_rerun_matches_clean_run(clean_run, raw_corpus, tmp_path_factory):
-    project = _project(tmp_path_factory.mktemp("kill_shard"), raw_corpus)
-    for rel in ("data", "metrics", "dvc.lock", ".dvc/cache"):  # start from the clean run's finished upstream stages
-        src = clean_run / rel
-        if not src.exists():
+def _copy_run(src: Path, dest: Path) -> Path:
+    for rel in ("data", "metrics", "dvc.lock", ".dvc/cache"):  # the finished stages of `src`
+        if not (src / rel).exists():
             continue
-        if src.is_dir():
-            shutil.rmtree(project / rel, ignore_errors=True)
-            shutil.copytree(src, project / rel, symlinks=True)
+        if (src / rel).is_dir():
+            shutil.rmtree(dest / rel, ignore_errors=True)
+            shutil.copytree(src / rel, dest / rel, symlinks=True)
         else:
-            shutil.copy2(src, project / rel)
+            shutil.copy2(src / rel, dest / rel)
+    return dest
+
+
+def test_sigkill_mid_score_then_rerun_matches_clean_run(clean_run, raw_corpus, tmp_path_factory):
+    project = _copy_run(clean_run, _project(tmp_path_factory.mktemp("kill_score"), raw_corpus))
+    total = _items(clean_run, "score")
+    for rel in ("data/stores/score", "data/scores.parquet"):
+        p = project / rel
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    assert _repro(project, kill_when=_half_done("score", total)) is True
+    done = _stored(project, "score")
+    assert total // 2 <= done < total
+    (project / "repro.log").unlink()
+    assert _repro(project) is False
+    assert _counts(project, "score") == (total - done, done)
+    assert _digests(project) == _digests(clean_run)
+    assert not _temps(project)
+
+
+def test_one_new_video_then_new_weights_redo_only_what_changed(clean_run, raw_corpus, tmp_path_factory):
+    """One video added to the folder: ingest processes that source, caption and score only its
+    clips.  Then only score.weights change: score decodes nothing (processed 0), tiers move."""
+    from tests.conftest import make_video
+
+    project = _copy_run(clean_run, _project(tmp_path_factory.mktemp("add_one"), raw_corpus))
+    make_video(project / "data" / "raw" / "zz_new" / "added.mp4", source="mandelbrot", seconds=3.0, size="320x180", fps=16)
+    assert _repro(project) is False
+    clips = pd.read_parquet(project / "data" / "clips.parquet")
+    new = int((clips["source_path"] == "zz_new/added.mp4").sum())
+    assert new >= 1
+    ingest_total, clips_total = _items(clean_run, "ingest"), _items(clean_run, "caption")
+    assert _counts(project, "ingest") == (1, ingest_total)
+    assert _counts(project, "caption") == (new, clips_total)
+    assert _counts(project, "score") == (new, clips_total)
+    before = pd.read_parquet(project / "data" / "scores.parquet")
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["score"]["weights"] = {**params["score"]["weights"], "flow_mean": 0.0, "temporal_noise": 1.0}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    (project / "repro.log").unlink()
+    assert _repro(project) is False
+    assert _counts(project, "score") == (0, clips_total + new)  # no decode, no flow, no CLIP
+    after = pd.read_parquet(project / "data" / "scores.parquet")
+    assert (after["flow_mean"].fillna(-1) == before["flow_mean"].fillna(-1)).all()  # stored measurements reused
+    assert not (after["difficulty"].fillna(-1) == before["difficulty"].fillna(-1)).all()  # the combine step re-ran
+
+
+def test_sigkill_mid_shard_then_rerun_matches_clean_run(clean_run, raw_corpus, tmp_path_factory):
+    project = _copy_run(clean_run, _project(tmp_path_factory.mktemp("kill_shard"), raw_corpus))
     shutil.rmtree(project / "data" / "shards")
     assert _repro(project, kill_when=_mid_shard, slow_down="pipelines.shard") is True
     assert _temps(project), "killed too late: no half-written shard set to clean up"

@@ -76,9 +76,15 @@ def test_dvc_repro_and_metrics_show(report_dir):
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
     (report_dir / "dvc.yaml").write_text(yaml.safe_dump({"vars": ["params.yaml"], "stages": {"report": stage}}, sort_keys=False))
     (report_dir / "params.yaml").write_text(yaml.safe_dump({"paths": PathsParams().model_dump(), "score": {"weights": DifficultyWeights().model_dump()}, "report": {"contact_sheet_clips": 1}}))
-    shutil.copytree(ROOT / "curation" / "report", report_dir / "curation" / "report", ignore=shutil.ignore_patterns("__pycache__"))
-    (report_dir / "pipelines").mkdir()
-    shutil.copy(ROOT / "pipelines" / "report.py", report_dir / "pipelines" / "report.py")
+    for dep in stage["deps"]:  # the code the stage declares (data deps are made below)
+        src = ROOT / dep
+        if "${" in dep or not src.exists():
+            continue
+        (report_dir / dep).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, report_dir / dep, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, report_dir / dep)
     (report_dir / "pipelines" / "__init__.py").write_text("")
     # the upstream outputs the stage declares as deps
     (report_dir / "metrics").mkdir()
