@@ -1,0 +1,139 @@
+"""Known-truth clips for the signal tests (camera motion, overlays, content flags, black bars),
+made with ffmpeg, and the frames / DIS flow of a clip computed the way the score pass does.
+
+Every clip is 16 fps H.264 (like ingest output); the "still" pictures are either a lavfi
+texture (always available, so CI without ../shared/media still tests the labels) or a frame
+of a real clip from ../shared/media.  Nothing here is a mock: the signals see what ffmpeg
+encoded and decord decoded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from curation.score.flow import make_dis
+from curation.score.frames import ClipVideo, flow_pair_starts
+from curation.score.signals import resize_width, to_grey
+from tests.conftest import ffmpeg
+
+FPS = 16
+ENC = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "8", "-pix_fmt", "yuv420p", "-r", str(FPS)]
+W, H = 320, 180  # clip size of the camera / overlay clips
+
+
+# ------------------------------------------------------------------ pictures
+def texture_png(path: Path, seed: int = 7, size: str = "960x540") -> Path:
+    """A colourful blob texture (random noise upscaled 15x): features everywhere, as DIS likes."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ffmpeg("-f", "lavfi", "-i", f"color=gray:s=64x36,noise=alls=100:allf=0:all_seed={seed},scale={size}:flags=bicubic,eq=contrast=1.5",
+               "-frames:v", "1", "-update", "1", str(path))  # fmt: skip
+    return path
+
+
+def frame_png(path: Path, source: Path, at_s: float = 0.0, width: int = 960) -> Path:
+    """One frame of a real clip, scaled to `width` (aspect kept), as a PNG."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ffmpeg("-ss", f"{at_s:.3f}", "-i", "file:" + str(source.resolve()), "-frames:v", "1", "-vf", f"scale={width}:-2", "-update", "1", str(path))
+    return path
+
+
+def still_clip(path: Path, picture: Path, vf: str, seconds: float = 3.0) -> Path:
+    """A clip made from one picture looped at 16 fps through the filter chain `vf`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-loop", "1", "-framerate", str(FPS), "-i", str(picture), "-vf", vf, "-t", f"{seconds}", *ENC, str(path))
+    return path
+
+
+# ------------------------------------------------------------------ camera moves (truth by construction)
+#: content of a W x H window moving over a 960 x 540 picture; speeds in px/s of the 320-px clip
+CAMERA_MOVES: dict[str, str] = {
+    "static": f"crop={W}:{H}:320:180",
+    "pan_right": f"crop={W}:{H}:x='100+t*64':y=180",  # camera moves right: content moves left
+    "pan_left": f"crop={W}:{H}:x='540-t*64':y=180",
+    "tilt_up": f"crop={W}:{H}:x=320:y='330-t*48'",  # camera moves up: content moves down
+    "tilt_down": f"crop={W}:{H}:x=320:y='30+t*48'",
+    # zoom about the centre by 2.5 % of the frame per frame (~40 %/s); the picture is upscaled 2x first so that
+    # zoompan's whole-pixel window positions jitter by at most 1/6 px of the output
+    "zoom_in": f"scale=1920:1080,zoompan=z='1.5+0.025*on':d=1:x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':s={W}x{H}:fps={FPS}",
+    "zoom_out": f"scale=1920:1080,zoompan=z='3-0.025*on':d=1:x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':s={W}x{H}:fps={FPS}",
+    "rotate": f"rotate=a='0.3*t',crop={W}:{H}",
+    # hand-held shake: the window jumps to a new position up to 12 px from a fixed point on every frame
+    # (ffmpeg's expression random(): a fixed-seed generator, so the clip is the same on every run)
+    "shake": f"crop={W}:{H}:x='320+24*(random(0)-0.5)':y='180+24*(random(1)-0.5)'",
+}
+
+
+def camera_clip(path: Path, picture: Path, move: str, seconds: float = 3.0) -> Path:
+    return still_clip(path, picture, CAMERA_MOVES[move], seconds)
+
+
+def quadrants_clip(path: Path, picture: Path, seconds: float = 3.0) -> Path:
+    """Four quadrants, each a window moving a different way (left, right, up, down): no one camera model fits."""
+    half_w, half_h = W // 2, H // 2
+    moves = [f"x='400-t*40':y=200", f"x='300+t*40':y=250", f"x=350:y='300-t*30'", f"x=380:y='150+t*30'"]
+    chains = [f"[s{i}]crop={half_w}:{half_h}:{m}[q{i}]" for i, m in enumerate(moves)]
+    graph = "[0:v]split=4[s0][s1][s2][s3];" + ";".join(chains) + ";[q0][q1][q2][q3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v]"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-loop", "1", "-framerate", str(FPS), "-i", str(picture), "-filter_complex", graph, "-map", "[v]", "-t", f"{seconds}", *ENC, str(path))
+    return path
+
+
+def moving_object_clip(path: Path, picture: Path, camera: str = "static", seconds: float = 3.0, patch_xy: tuple[int, int] = (0, 0)) -> Path:
+    """A 64 x 48 patch of `picture` (at patch_xy, mirrored) crossing the frame at 80 px/s over a background moved by `camera`."""
+    graph = (
+        f"[0:v]split=2[bg][fg];[bg]{CAMERA_MOVES[camera]}[b];"
+        f"[fg]crop=64:48:{patch_xy[0]}:{patch_xy[1]},hflip,vflip[o];"
+        f"[b][o]overlay=x='20+t*80':y=60[v]"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-loop", "1", "-framerate", str(FPS), "-i", str(picture), "-filter_complex", graph, "-map", "[v]", "-t", f"{seconds}", *ENC, str(path))
+    return path
+
+
+# ------------------------------------------------------------------ the score pass, as the stage does it
+def clip_fps(path: Path) -> float:
+    with ClipVideo(path) as video:
+        return video.avg_fps
+
+
+def iter_flow(path: Path, width: int = 160, sample_fps: float = 4.0, preset: str = "fast") -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """(index of the first frame, first grey, second grey, DIS flow first->second) for the sampled
+    adjacent pairs, exactly as ScoreStage.measure makes them (grey, area-downscaled to `width`)."""
+    dis = make_dis(preset)
+    with ClipVideo(path) as video:
+        starts = set(flow_pair_starts(video.num_frames, video.avg_fps or FPS, sample_fps))
+        first = None
+        for i, rgb in video.iter_frames():
+            if i in starts or (i - 1) in starts:
+                small = resize_width(to_grey(rgb), width)
+                if (i - 1) in starts and first is not None:
+                    yield i - 1, first, small, dis.calc(first, small, None)
+                if i in starts:
+                    first = small
+
+
+def iter_frames(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, RGB frame) of every `every`-th frame."""
+    with ClipVideo(path) as video:
+        for i, rgb in video.iter_frames():
+            if i % every == 0:
+                yield i, rgb
+
+
+def font_file() -> str | None:
+    """A TrueType font for drawtext (DejaVu on Debian), or None."""
+    for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        if Path(p).is_file():
+            return p
+    if shutil.which("fc-match"):
+        out = subprocess.run(["fc-match", "-f", "%{file}", "sans:bold"], capture_output=True, text=True).stdout.strip()
+        if out and Path(out).is_file():
+            return out
+    return None
