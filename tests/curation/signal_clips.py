@@ -137,3 +137,39 @@ def font_file() -> str | None:
         if out and Path(out).is_file():
             return out
     return None
+
+
+# ------------------------------------------------------------------ overlays (truth: where they were drawn)
+#: a channel logo in the top-right corner of a W x H clip: [x, y, w, h] in pixels
+LOGO_BOX = (246, 10, 60, 30)
+
+
+def logo_filter(font: str | None) -> str:
+    """A dark translucent plate with a white frame and (when a font exists) white letters, always in LOGO_BOX."""
+    x, y, w, h = LOGO_BOX
+    vf = f"drawbox=x={x}:y={y}:w={w}:h={h}:color=black@0.5:t=fill,drawbox=x={x}:y={y}:w={w}:h={h}:color=white:t=2"
+    if font:
+        vf += f",drawtext=fontfile={font}:text='TV5':x={x + 9}:y={y + 6}:fontsize=18:fontcolor=white"
+    else:  # letter-like white strokes
+        vf += "".join(f",drawbox=x={x + 10 + 14 * k}:y={y + 8}:w=3:h={h - 16}:color=white:t=fill" for k in range(3))
+    return vf
+
+
+#: burned-in subtitles: a new line every second, centred, near the bottom (text top at y = H - 34)
+SUBTITLES = ["Where are we going tonight?", "To the old harbour, I think.", "Bring the lamp, it gets dark.", "We will be back before dawn."]
+SUBTITLE_TOP = H - 34
+
+
+def subtitle_filter(font: str, seconds: float = 4.0) -> str:
+    parts = []
+    for k, line in enumerate(SUBTITLES):
+        parts.append(
+            f"drawtext=fontfile={font}:text='{line}':x=(w-text_w)/2:y={SUBTITLE_TOP}:fontsize=16:fontcolor=white"
+            f":borderw=2:bordercolor=black:enable='between(t,{k * seconds / len(SUBTITLES):.3f},{(k + 1) * seconds / len(SUBTITLES) - 1e-3:.3f})'"
+        )
+    return ",".join(parts)
+
+
+def overlay_clip(path: Path, picture: Path, move: str, overlay_vf: str, seconds: float = 4.0) -> Path:
+    """A camera move (CAMERA_MOVES) over `picture` with `overlay_vf` drawn on top (fixed in the frame)."""
+    return still_clip(path, picture, CAMERA_MOVES[move] + ("," + overlay_vf if overlay_vf else ""), seconds)
