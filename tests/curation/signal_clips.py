@@ -173,3 +173,95 @@ def subtitle_filter(font: str, seconds: float = 4.0) -> str:
 def overlay_clip(path: Path, picture: Path, move: str, overlay_vf: str, seconds: float = 4.0) -> Path:
     """A camera move (CAMERA_MOVES) over `picture` with `overlay_vf` drawn on top (fixed in the frame)."""
     return still_clip(path, picture, CAMERA_MOVES[move] + ("," + overlay_vf if overlay_vf else ""), seconds)
+
+
+# ------------------------------------------------------------------ screen content, stills, slideshows
+CLIP_W, CLIP_H = 456, 256  # ingest's normalized size for 16:9 (short side 256)
+CHROMIUM = "/usr/bin/chromium"
+
+SETTINGS_PAGE = """<!doctype html><html><head><style>
+body{margin:0;font-family:sans-serif;background:#f3f3f3;color:#1b1b1b}
+.side{position:fixed;left:0;top:0;bottom:0;width:260px;background:#e9e9e9;padding:24px}
+.side div{padding:10px 12px;border-radius:4px;margin:4px 0}.side .on{background:#fff}
+.main{margin-left:300px;padding:28px}h1{font-size:28px;font-weight:600}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:16px;margin:12px 0;display:flex;justify-content:space-between;width:760px}
+.tg{width:40px;height:20px;border-radius:10px;background:#0067c0}
+</style></head><body><div class="side">%s</div><div class="main"><h1>System</h1>%s</div></body></html>"""
+_MENU = ["System", "Bluetooth &amp; devices", "Network &amp; internet", "Personalisation", "Apps", "Accounts", "Time &amp; language", "Gaming", "Accessibility", "Privacy &amp; security", "Update"]
+_CARDS = [("Display", "Monitors, brightness, night light"), ("Sound", "Volume levels, output, input"), ("Notifications", "Alerts from apps and system"),
+          ("Focus", "Reduce distractions"), ("Power &amp; battery", "Sleep, battery usage, battery saver"), ("Storage", "Storage space, drives, configuration rules"),
+          ("Nearby sharing", "Discoverability, received files location"), ("Multitasking", "Snap windows, desktops, task switching")]  # fmt: skip
+
+
+def chromium_screenshot(path: Path, width: int = 1280, height: int = 1440) -> Path | None:
+    """A settings-like page rendered by headless chromium (None when chromium is not installed)."""
+    if path.exists():
+        return path
+    if not Path(CHROMIUM).is_file():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    menu = "".join(f'<div class="{"on" if i == 0 else ""}">{m}</div>' for i, m in enumerate(_MENU))
+    cards = "".join(f'<div class="card"><span>{t}<br><small>{d}</small></span><span class="tg"></span></div>' for t, d in _CARDS)
+    html = path.with_suffix(".html")
+    html.write_text(SETTINGS_PAGE % (menu, cards))
+    profile = path.parent / f"{path.stem}-chromium-profile"
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={width},{height}",
+            f"--screenshot={path}", html.resolve().as_uri()]  # fmt: skip
+    subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    shutil.rmtree(profile, ignore_errors=True)
+    return path if path.exists() else None
+
+
+def scroll_clip(path: Path, picture: Path, speed_px_s: int = 120, seconds: float = 3.0, crop: str = "1280:720") -> Path:
+    """A tall picture scrolled upwards (the view moves down) at speed_px_s, scaled to the clip size."""
+    return still_clip(path, picture, f"crop={crop}:0:'t*{speed_px_s}',scale={CLIP_W}:{CLIP_H},setsar=1", seconds)
+
+
+def ui_mock_picture(path: Path) -> Path:
+    """A font-free UI: flat panels, cards with borders and toggles, text-like bars, on flat colours."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vf = ["drawbox=x=0:y=0:w=330:h=1440:color=0xe9e9e9:t=fill"]
+    for k in range(11):  # menu entries: short dark bars
+        vf.append(f"drawbox=x=36:y={40 + 44 * k}:w={90 + 17 * (k % 4)}:h=9:color=0x1b1b1b:t=fill")
+    for k in range(8):  # cards
+        y = 100 + 84 * k
+        vf += [f"drawbox=x=360:y={y}:w=760:h=70:color=white:t=fill", f"drawbox=x=360:y={y}:w=760:h=70:color=0xdddddd:t=1",
+               f"drawbox=x=380:y={y + 16}:w={120 + 23 * (k % 5)}:h=10:color=0x1b1b1b:t=fill",
+               f"drawbox=x=380:y={y + 38}:w={200 + 31 * (k % 3)}:h=7:color=0x5a5a5a:t=fill",
+               f"drawbox=x=1050:y={y + 25}:w=44:h=20:color=0x0067c0:t=fill"]  # fmt: skip
+    ffmpeg("-f", "lavfi", "-i", "color=c=0xf3f3f3:s=1280x1440", "-vf", ",".join(vf), "-frames:v", "1", "-update", "1", str(path))
+    return path
+
+
+def blocks_clip(path: Path, seconds: float = 3.0) -> Path:
+    """Game-like pixel art: random colour blocks (16 px) panning, with a HUD bar of hearts at the bottom."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hud = ",".join(f"drawbox=x={132 + 24 * k}:y=230:w=20:h=14:color=red:t=fill" for k in range(5))
+    ffmpeg("-f", "lavfi", "-i", "color=gray:s=57x32:r=16,noise=alls=100:allf=0:all_seed=3",
+           "-vf", f"scale=912:512:flags=neighbor,crop={CLIP_W}:{CLIP_H}:x='t*30':y=100,drawbox=x=128:y=226:w=200:h=22:color=0x202020@0.8:t=fill,{hud}",
+           "-t", f"{seconds}", *ENC, str(path))  # fmt: skip
+    return path
+
+
+def slideshow_clip(path: Path, pictures: list[Path], hold_s: float = 2.0, fade_s: float = 0.0) -> Path:
+    """Still pictures shown hold_s each, joined by hard cuts (fade_s = 0) or cross-fades of fade_s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args: list[str] = []
+    chains = []
+    for k, pic in enumerate(pictures):
+        args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{hold_s}", "-i", str(pic)]
+        chains.append(f"[{k}:v]scale={CLIP_W}:{CLIP_H},setsar=1,format=yuv420p[p{k}]")
+    if fade_s <= 0:
+        graph = ";".join(chains) + ";" + "".join(f"[p{k}]" for k in range(len(pictures))) + f"concat=n={len(pictures)}:v=1[v]"
+    else:
+        steps, last = [], "p0"
+        for k in range(1, len(pictures)):
+            out = "v" if k == len(pictures) - 1 else f"x{k}"
+            steps.append(f"[{last}][p{k}]xfade=transition=fade:duration={fade_s}:offset={k * (hold_s - fade_s):.3f}[{out}]")
+            last = out
+        graph = ";".join(chains + steps)
+    ffmpeg(*args, "-filter_complex", graph, "-map", "[v]", *ENC, str(path))
+    return path
