@@ -2,8 +2,8 @@
 before normalizing and train on picture, not on bars.
 
 `detect_black_bars(path, info)` decodes a handful of grey frames spread over the source (one ffmpeg
-process per timestamp, `-ss` before `-i`: a keyframe seek plus a few frames of decoding, never the
-whole file; argument lists only, the file as a `file:` URL) and returns the picture box
+process; per sample a fast seek and one keyframe decode, never the whole file; argument lists only,
+the file as a `file:` URL) and returns the picture box
 `CropBox(x, y, w, h)` in SOURCE pixels, or None when there are no bars (or no confident answer).
 
 Coordinates: pixels of the decoded frame as the `-vf` chain of `curation.media.decode.FrameReader`
@@ -74,7 +74,7 @@ class BlackBarParams(Section):
     edge_contrast: float = Field(24.0, ge=0, le=255, description="the line inside a bar has pixels at least this much brighter than the bar ...")
     edge_coverage: float = Field(0.25, gt=0, le=1, description="... on at least this share of the line, in at least one frame")
     min_frames: int = Field(2, ge=1, description="frames that are not dark needed for an answer (fewer samples: all of them)")
-    timeout_s: float = Field(60.0, gt=0, description="per decoded frame")
+    timeout_s: float = Field(120.0, gt=0, description="for decoding all the samples")
 
 
 class CropBox(NamedTuple):
@@ -229,21 +229,31 @@ def sample_times(duration_s: float | None, samples: int) -> list[float]:
     return [(k + 0.5) * duration_s / samples for k in range(samples)]
 
 
-def decode_grey_frame(path: str | Path, at_s: float, size: tuple[int, int], stream_index: int | None, timeout_s: float) -> np.ndarray | None:
-    """One grey frame at `at_s` (seconds from the start), scaled to `size` (w, h); None when none decodes."""
+def decode_grey_samples(path: str | Path, times: list[float], size: tuple[int, int], stream_index: int | None, timeout_s: float) -> list[np.ndarray]:
+    """Grey frames near `times` (seconds from the start), scaled to `size` (w, h), from ONE ffmpeg process.
+
+    Each time is a separate input of the same file with an input seek (`-ss` before `-i`): a jump
+    to the keyframe before that time and decoding up to it, so each sample costs at most one GOP
+    of decoding, whatever the source's length (keyframe-only decoding was tried: cheaper, but a
+    clip with one keyframe then gives the same first frame for every sample, e.g. a fade from
+    black).  One process for all samples: process start-up (~60-100 ms here) is paid once.
+    Frames that do not decode (a seek past the end) are simply missing from the list.
+    """
     w, h = size
+    stream = str(stream_index) if stream_index is not None else "v:0"
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-threads", "1"]
-    if at_s > 0:
-        args += ["-ss", f"{at_s:.6f}"]
-    args += ["-i", ffmpeg_url(path), "-map", f"0:{stream_index}" if stream_index is not None else "0:v:0", "-an", "-sn", "-dn"]
-    args += ["-frames:v", "1", "-vf", f"scale={w}:{h}:flags=area", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
+    chains = []
+    for k, t in enumerate(times):
+        args += (["-ss", f"{t:.6f}"] if t > 0 else []) + ["-i", ffmpeg_url(path)]
+        chains.append(f"[{k}:{stream}]trim=end_frame=1,scale={w}:{h}:flags=area,setsar=1,setpts=PTS-STARTPTS,format=gray[s{k}]")
+    graph = ";".join(chains) + ";" + "".join(f"[s{k}]" for k in range(len(times))) + f"concat=n={len(times)}:v=1:a=0[v]"
+    args += ["-filter_complex", graph, "-map", "[v]", "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
     try:
         out = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s).stdout
     except subprocess.TimeoutExpired:
-        return None
-    if len(out) < w * h:
-        return None
-    return np.frombuffer(out[: w * h], dtype=np.uint8).reshape(h, w)
+        return []
+    n = len(out) // (w * h)
+    return [np.frombuffer(out[k * w * h : (k + 1) * w * h], dtype=np.uint8).reshape(h, w) for k in range(n)]
 
 
 def analysis_size(size: tuple[int, int], analysis_width: int) -> tuple[int, int]:
@@ -260,12 +270,8 @@ def detect_black_bars(path: str | Path, info: MediaInfo, params: BlackBarParams 
         return None
     src = frame_size(info)
     size = analysis_size(src, p.analysis_width)
-    frames = []
-    for t in sample_times(info.duration_s, p.samples):
-        grey = decode_grey_frame(path, t, size, info.video_index, p.timeout_s)
-        if grey is not None:
-            frames.append(frame_bars(grey, p))
-    bars = combine_bars(frames, size[1], size[0], p)
+    greys = decode_grey_samples(path, sample_times(info.duration_s, p.samples), size, info.video_index, p.timeout_s)
+    bars = combine_bars([frame_bars(g, p) for g in greys], size[1], size[0], p)
     return box_from_bars(bars, size, src) if bars is not None else None
 
 

@@ -181,3 +181,14 @@ def test_box_from_a_downscaled_analysis_frame_rounds_inward():
     assert box == CropBox(0, 140, 1920, 800)
     assert box_from_bars((30, 30, 0, 0), (320, 240), (320, 240)) == CropBox(0, 30, 320, 180)
     assert box_from_bars((31, 29, 3, 0), (320, 240), (320, 240)) == CropBox(4, 32, 316, 178)
+
+
+def test_samples_are_spread_over_the_source_in_one_process(tmp_path):
+    """testsrc2 draws its clock: frames decoded at different times differ; a seek past the end gives nothing."""
+    from curation.media.blackbars import decode_grey_samples
+
+    src = tmp_path / "clock.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x120:r=16:d=4", *ENC, str(src))
+    frames = decode_grey_samples(src, [0.0, 1.0, 2.0, 3.0, 60.0], (160, 120), None, 60)
+    assert len(frames) == 4 and all(f.shape == (120, 160) for f in frames)
+    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))
