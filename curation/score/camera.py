@@ -19,7 +19,8 @@ Per pair (`fit_global_motion`)
     fitted by iteratively reweighted least squares with Tukey's biweight on the
     vector residual: it starts from the median translation, the residual scale is
     1.4826 x the median residual (floored at `sigma_floor_px`), the biweight
-    constant is 4.685, `irls_iterations` steps.  No random sampling (RANSAC), so
+    constant is 4.685, at most `irls_iterations` steps (it stops earlier once no parameter moves
+    a point by more than 0.001 px).  No random sampling (RANSAC), so
     the same flow gives the same fit on every run, bit for bit.
     Then the STATIC HYPOTHESIS (zero motion) is compared with the fit: if at least
     as many points move by <= `zero_px` as fit the model within `zero_px` + 10 % of
@@ -108,7 +109,7 @@ class CameraParams(Section):
 
     grid_step: int = Field(4, ge=1, le=64, description="grid spacing of the flow samples, px at the flow width")
     margin: float = Field(0.05, ge=0, lt=0.4, description="share of width/height left out at every border")
-    irls_iterations: int = Field(8, ge=1, le=50, description="reweighting steps of the robust fit")
+    irls_iterations: int = Field(10, ge=1, le=50, description="at most this many reweighting steps of the robust fit")
     sigma_floor_px: float = Field(0.05, gt=0, description="lower bound of the residual scale, px (a perfect fit is not divided by 0)")
     texture_min: float = Field(2.0, ge=0, description="grid points whose local mean luma gradient (grey levels / px at the flow width) is below this are left out (DIS flow in flat areas is guesswork)")
     texture_min_points: int = Field(24, ge=4, description="when fewer grid points than this are textured, all are used ...")
@@ -243,7 +244,12 @@ def fit_global_motion(flow: np.ndarray, params: CameraParams | None = None, grey
         wts = np.where(r < c, (1.0 - (r / c) ** 2) ** 2, 0.0)
         if wts.sum() < 4:
             break
-        params_ = _solve(xs, ys, u, v, wts, norm)
+        new = _solve(xs, ys, u, v, wts, norm)
+        # converged: no parameter moves any point by more than 1e-3 px
+        moved = max(abs(new[0] - params_[0]), abs(new[1] - params_[1])) + norm * max(abs(new[2] - params_[2]), abs(new[3] - params_[3]))
+        params_ = new
+        if moved < 1e-3:
+            break
     tx, ty, a, b = (float(x) for x in params_)
     mu = tx + a * xs - b * ys
     mv = ty + b * xs + a * ys
