@@ -22,6 +22,7 @@ it again replaces the signals it appended before (idempotent), so a re-run never
 
 from __future__ import annotations
 
+import math
 import re
 
 from pydantic import Field
@@ -53,7 +54,7 @@ class EnrichParams(Section):
 
 def motion_level(flow_mean: float | None, params: EnrichParams | None = None) -> str | None:
     """"none" | "slow" | "moderate" | "fast" from flow_mean (width per second); None when unknown."""
-    if flow_mean is None or flow_mean != flow_mean:
+    if flow_mean is None or math.isnan(flow_mean):
         return None
     bounds = (params or EnrichParams()).motion_bounds
     for level, bound in zip(MOTION_LEVELS, bounds, strict=False):

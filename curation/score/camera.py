@@ -81,7 +81,9 @@ static threshold 0.025 width/s is 0.25 px per pair, about twice the DIS noise on
 real static footage with moving subjects (0.006-0.012 width/s measured on the
 ../shared/media clips); a pan slower than that takes 40 s to cross the frame.
 
-Cost: see benchmarks/bench_signals.py (about 1 ms per pair on 160 x 90 flow).
+Cost: 0.5-0.7 ms per pair on 160 x 90 flow (20 ms per 10-s clip), see benchmarks/bench_signals.py;
+cv2.estimateAffinePartial2D with RANSAC is ~0.2 ms but random (needs a global RNG seed) and has no
+static hypothesis.
 """
 
 from __future__ import annotations
@@ -283,7 +285,7 @@ def fit_global_motion(flow: np.ndarray, params: CameraParams | None = None, grey
 class _Signed:
     """Running sums of a signed per-pair quantity: net mean and sign consistency."""
 
-    __slots__ = ("pos", "neg")
+    __slots__ = ("neg", "pos")
 
     def __init__(self) -> None:
         self.pos = 0.0
@@ -354,7 +356,7 @@ class CameraMotionMeter:
 
     def result(self) -> dict:
         """Per-clip camera motion: label, confidence and speeds (width per second); label None without pairs."""
-        p, n = self.params, self.pairs
+        n = self.pairs
         if n == 0:
             return {
                 "camera_motion": None,

@@ -3,6 +3,8 @@ be called bars, and the crop + normalized size that give the picture's own aspec
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -191,4 +193,4 @@ def test_samples_are_spread_over_the_source_in_one_process(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x120:r=16:d=4", *ENC, str(src))
     frames = decode_grey_samples(src, [0.0, 1.0, 2.0, 3.0, 60.0], (160, 120), None, 60)
     assert len(frames) == 4 and all(f.shape == (120, 160) for f in frames)
-    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))
+    assert all(not np.array_equal(a, b) for a, b in itertools.pairwise(frames))
