@@ -2,8 +2,9 @@
 
 Memory stays flat whatever the video length: one frame buffer is reused for
 every frame (copy a frame if you keep it).  ffmpeg's autorotate applies the
-display matrix, `fps=` resamples to the target rate, `scale=` resizes to the
-exact size the caller asked for (so frame byte sizes are known up front).
+display matrix, `fps=` resamples to the target rate, an optional `crop=` keeps the
+picture inside black bars (`crop=(x, y, w, h)`, see `curation.media.blackbars`), `scale=` resizes to
+the exact size the caller asked for (so frame byte sizes are known up front).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FrameReader:
         pix_fmt: str = "rgb24",
         exit_on_error: bool = True,
         ffmpeg: str = "ffmpeg",
+        crop: tuple[int, int, int, int] | None = None,
     ):
         if pix_fmt not in ("rgb24", "gray", "yuv420p"):
             raise ValueError("pix_fmt must be rgb24, gray or yuv420p")
@@ -80,6 +82,9 @@ class FrameReader:
         self.channels = {"rgb24": 3, "gray": 1, "yuv420p": 1}[pix_fmt]
         self.frame_bytes = self.width * self.height * 3 // 2 if pix_fmt == "yuv420p" else self.width * self.height * self.channels
         filters = [f"fps={fps_arg(fps)}"] if fps else []
+        if crop is not None:  # (x, y, w, h) in decoded-frame pixels (after autorotate), e.g. curation.media.blackbars
+            x, y, w, h = (int(v) for v in crop)
+            filters.append(f"crop={w}:{h}:{x}:{y}")
         filters += [f"scale={self.width}:{self.height}:flags=bicubic", "setsar=1"]
         self.args = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
         if exit_on_error:
