@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     manifest = run_shard(load_params(args.params))
     t = manifest["totals"]
-    print(f"shard: {t['shards']} shard(s), {t['samples']} sample(s), {t['hours']:.3f} h, {t['bytes']} bytes; {len(manifest['skipped'])} skipped")
+    r = manifest["reuse"]
+    print(f"shard: {t['shards']} shard(s), {t['samples']} sample(s), {t['hours']:.3f} h, {t['bytes']} bytes; {len(manifest['skipped'])} skipped; "
+          f"processed {len(r['written_tiers'])} tier(s), reused {len(r['reused_tiers'])}")
     return 0
 
 

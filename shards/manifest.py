@@ -11,7 +11,9 @@ Layout (all keys sorted, no timestamps, so it is byte-identical across re-runs):
     inputs             lineage: tiers table / embeddings paths and sha256, rows read
     shards             [{path (relative, POSIX), tier, index, sha256, bytes, samples, hours,
                          first_index, first_key, last_key, difficulty_min, difficulty_max, oversize}]
-    tiers              {"1".."5": {shards, samples, hours, bytes, difficulty_min, difficulty_max}}
+    tiers              {"1".."5": {shards, samples, hours, bytes, difficulty_min, difficulty_max, digest}}
+                       digest: sha256 over the tier's samples (metadata, caption, embedding, flow
+                       curve, clip file identity); an unchanged tier keeps its shards on a re-run
     totals             {shards, samples, hours, bytes}
     excluded           clips with tier 0 (not sharded)
     skipped            [{clip_id, reason, detail}] rows that could not be sharded
@@ -65,9 +67,12 @@ def build_manifest(
     inputs: dict[str, Any],
     excluded: int,
     skipped: Sequence[dict[str, Any]],
+    tier_digests: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     ordered = sorted(shards, key=lambda s: (s.tier, s.index))
     tiers = {str(t): _tier_summary([s for s in ordered if s.tier == t]) for t in TIERS}
+    for t, d in (tier_digests or {}).items():
+        tiers[str(t)]["digest"] = d
     totals = _tier_summary(ordered)
     return {
         "version": MANIFEST_VERSION,

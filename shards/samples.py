@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -112,7 +113,9 @@ def encode_sample(
     text_dim: int,
     include_flow_curve: bool,
     shard_params_hash: str,
+    not_read: Sequence[str] = (),
 ) -> EncodedSample:
+    """The sample of one row; `not_read`: table columns the caller did not load (listed as omitted)."""
     key = row["clip_id"]
     caption = row.get("caption")
     caption = caption if isinstance(caption, str) else ""
@@ -120,7 +123,7 @@ def encode_sample(
     has_emb = embedding is not None
     emb = np.asarray(embedding, dtype=np.float32).reshape(-1) if has_emb else np.zeros(text_dim, dtype=np.float32)
 
-    omitted = sorted(k for k, v in row.items() if k in JSON_EXCLUDED or (isinstance(v, (list, tuple, np.ndarray)) and len(v) > JSON_MAX_LIST))
+    omitted = sorted({k for k, v in row.items() if k in JSON_EXCLUDED or (isinstance(v, (list, tuple, np.ndarray)) and len(v) > JSON_MAX_LIST)} | set(not_read))
     meta = {k: json_safe(v) for k, v in row.items() if k not in omitted}
     meta.update(
         omitted_columns=omitted,

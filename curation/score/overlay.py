@@ -51,8 +51,8 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from curation.media.cuts import resize_width
 from curation.params_base import Section
-from curation.score.signals import resize_width
 
 
 class OverlayParams(Section):

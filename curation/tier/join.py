@@ -1,11 +1,13 @@
-"""Join clips + captions + scores into one row per clip (the input of tier assignment
+"""Join clips + captions + scores into one row per clip, columnar (the input of tier assignment
 and, once tiers are added, the only table the shard writer and the report read).
 
-Rows follow clips.parquet order.  A clip without a captions row gets null caption
-columns; without a scores row, null score columns (and tier 0 later).  The
-captions' and scores' `params_hash` become `caption_params_hash` /
-`score_params_hash` (`curation.schemas.tiers_schema`).  Scores or captions rows
-whose clip_id is not in clips.parquet (stale tables) are dropped and counted.
+Rows follow clips.parquet order.  Each other table is aligned to it by `clip_id` with one
+`index_in` + `take` per table (no Python rows, no hash join: list columns such as CLIP
+embeddings ride along untouched).  A clip without a captions row gets null caption
+columns; without a scores row, null score columns (and tier 0 later).  The captions' and
+scores' `params_hash` become `caption_params_hash` / `score_params_hash`
+(`curation.schemas.tiers_schema`).  Scores or captions rows whose clip_id is not in
+clips.parquet (stale tables) are dropped and counted.
 """
 
 from __future__ import annotations
@@ -13,32 +15,39 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.io.tables import read_table
-from curation.schemas import CAPTIONS, CLIPS, SCORES
+from curation.schemas import CAPTIONS, CLIPS, SCORES, TIER_FIELDS, TIERS
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Joined:
-    rows: list[dict[str, Any]]
+    table: pa.Table  # TIERS columns without the tier fields, clips.parquet order
+    scored: np.ndarray  # bool per row: the clip has a scores row
     captions_found: bool
     orphan_scores: int
     orphan_captions: int
 
 
-def _by_id(path: Path, schema, prefix: str) -> dict[str, dict[str, Any]]:
-    table = read_table(path)
-    names = [f.name for f in schema if f.name in table.column_names]
-    out: dict[str, dict[str, Any]] = {}
-    for r in table.select(names).to_pylist():
-        cid = str(r.pop("clip_id"))
-        if "params_hash" in r:
-            r[f"{prefix}_params_hash"] = r.pop("params_hash")
-        out[cid] = r
-    return out
+def _aligned(other: pa.Table, ids: pa.Array, schema: pa.Schema, prefix: str) -> tuple[dict[str, pa.Array], np.ndarray, int]:
+    """Columns of `other` (those in `schema`, minus clip_id) taken in `ids` order; found mask; orphans."""
+    other_ids = other.column("clip_id").combine_chunks()
+    pos = pc.index_in(ids, value_set=other_ids)
+    found = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    orphans = int(pc.sum(pc.invert(pc.is_in(other_ids, value_set=ids))).as_py() or 0)
+    cols: dict[str, pa.Array] = {}
+    for f in schema:
+        if f.name == "clip_id" or f.name not in other.column_names:
+            continue
+        name = f"{prefix}_params_hash" if f.name == "params_hash" else f.name
+        cols[name] = other.column(f.name).combine_chunks().take(pos)
+    return cols, found, orphans
 
 
 def join_tables(clips_table: str | Path, captions_table: str | Path, scores_table: str | Path) -> Joined:
@@ -47,22 +56,22 @@ def join_tables(clips_table: str | Path, captions_table: str | Path, scores_tabl
         raise FileNotFoundError(f"{clips_path}: clips table not found; run the ingest stage first")
     if not score_path.exists():
         raise FileNotFoundError(f"{score_path}: scores table not found; run the score stage first")
-    clips = read_table(clips_path, CLIPS).select(CLIPS.names).to_pylist()
-    scores = _by_id(score_path, SCORES, "score")
-    captions: dict[str, dict[str, Any]] = {}
+    clips = read_table(clips_path, CLIPS).select(CLIPS.names)
+    ids = clips.column("clip_id").combine_chunks()
+    cols: dict[str, pa.Array | pa.ChunkedArray] = {name: clips.column(name) for name in CLIPS.names}
     captions_found = cap_path.exists()
+    orphan_captions = 0
     if captions_found:
-        captions = _by_id(cap_path, CAPTIONS, "caption")
+        cap_cols, _, orphan_captions = _aligned(read_table(cap_path), ids, CAPTIONS, "caption")
+        cols.update(cap_cols)
     else:
         log.warning("%s not found: caption columns will be null", cap_path)
-    ids = {str(c["clip_id"]) for c in clips}
-    rows = []
-    for c in clips:
-        cid = str(c["clip_id"])
-        row = dict(c)
-        row.update(captions.get(cid, {}))
-        s = scores.get(cid)
-        row.update(s or {})
-        row["_scored"] = s is not None
-        rows.append(row)
-    return Joined(rows, captions_found, sum(1 for k in scores if k not in ids), sum(1 for k in captions if k not in ids))
+    score_cols, scored, orphan_scores = _aligned(read_table(score_path), ids, SCORES, "score")
+    cols.update(score_cols)
+    names = [f.name for f in TIERS if f.name not in TIER_FIELDS.names]
+    out = {}
+    for name in names:
+        f = TIERS.field(name)
+        out[name] = cols[name] if name in cols else pa.nulls(len(ids), f.type)
+    return Joined(pa.table(out), scored, captions_found, orphan_scores, orphan_captions)
+

@@ -28,26 +28,46 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from curation.labels import RANDOM_INIT
+
 CLIP_SIMILARITY = "clip-caption-similarity"
 FALLBACK = "sharpness-exposure"
 SHARPNESS_SCALE = 300.0
-RANDOM_INIT = "random-init"
+
+
+def fallback_quality_array(sharpness: np.ndarray, exposure: np.ndarray, n_temporal_noise: np.ndarray) -> np.ndarray:
+    """Elementwise fallback quality (NaN where an input is missing)."""
+    with np.errstate(invalid="ignore"):
+        sharp = 1.0 - np.exp(-np.maximum(0.0, sharpness) / SHARPNESS_SCALE)
+        return sharp * np.clip(exposure, 0.0, 1.0) * (1.0 - np.clip(n_temporal_noise, 0.0, 1.0))
 
 
 def fallback_quality(sharpness: float | None, exposure: float | None, n_temporal_noise: float | None) -> float | None:
     vals = (sharpness, exposure, n_temporal_noise)
     if any(v is None or not math.isfinite(v) for v in vals):
         return None
-    sharp = 1.0 - math.exp(-max(0.0, sharpness) / SHARPNESS_SCALE)
-    return sharp * max(0.0, min(1.0, exposure)) * (1.0 - max(0.0, min(1.0, n_temporal_noise)))
+    return float(fallback_quality_array(np.array([sharpness]), np.array([exposure]), np.array([n_temporal_noise]))[0])
+
+
+def quality_arrays(clip_weights: list[str | None], captioned: np.ndarray, similarity: np.ndarray, sharpness: np.ndarray, exposure: np.ndarray, n_temporal_noise: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(quality (NaN = none), quality_method, rank group) per clip."""
+    real = np.array([(w or RANDOM_INIT) != RANDOM_INIT for w in clip_weights], dtype=bool)
+    use_sim = real & captioned & np.isfinite(similarity)
+    fb = fallback_quality_array(sharpness, exposure, n_temporal_noise)
+    quality = np.where(use_sim, similarity, fb)
+    why = np.where(real, "no caption", "CLIP weights are random-init")
+    method = [CLIP_SIMILARITY if s else f"{FALLBACK} (fallback: {w})" for s, w in zip(use_sim, why, strict=True)]
+    return quality, method, np.where(use_sim, 0, 1)
 
 
 def clip_quality(row: dict[str, Any]) -> tuple[float | None, str, int]:
-    """(quality, quality_method, rank group) of one scored clip."""
-    real = (row.get("clip_weights") or RANDOM_INIT) != RANDOM_INIT
-    sim = row.get("caption_similarity")
+    """(quality, quality_method, rank group) of one scored clip (a row dict)."""
+    def f(k: str) -> float:
+        v = row.get(k)
+        return float(v) if v is not None else math.nan
+
     captioned = bool((row.get("caption") or "").strip())
-    if real and captioned and sim is not None and math.isfinite(sim):
-        return float(sim), CLIP_SIMILARITY, 0
-    why = "CLIP weights are random-init" if not real else "no caption"
-    return fallback_quality(row.get("sharpness"), row.get("exposure"), row.get("n_temporal_noise")), f"{FALLBACK} (fallback: {why})", 1
+    q, m, g = quality_arrays([row.get("clip_weights")], np.array([captioned]), np.array([f("caption_similarity")]), np.array([f("sharpness")]), np.array([f("exposure")]), np.array([f("n_temporal_noise")]))
+    return (None if not math.isfinite(q[0]) else float(q[0])), m[0], int(g[0])

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from curation.media.cuts import resize_width
 from curation.score.flow import make_dis
 from curation.score.frames import ClipVideo, flow_pair_starts
-from curation.score.signals import resize_width, to_grey
+from curation.score.signals import to_grey
 from tests.conftest import ffmpeg
 
 FPS = 16

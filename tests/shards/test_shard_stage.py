@@ -67,3 +67,45 @@ def test_pipeline_and_cli_write(dataset, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "shards.cli", "write", "--params", str(pf), "--tiers-table", str(tmp_path / "nope.parquet"), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "nope.parquet" in proc.stderr
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_ino) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_unchanged_tiers_keep_their_shards(dataset, tmp_path):
+    """A re-run keeps (hard-links) the shards of every tier whose samples did not change; a changed
+    caption in tier 2 rewrites tier 2 only, and the result equals a write into an empty folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.shards.conftest import write
+
+    out = tmp_path / "shards"
+    first = write(dataset, out)
+    assert first["reuse"] == {"written_tiers": [1, 2, 3, 4, 5], "reused_tiers": []}
+    before = _tree(out)
+    again = write(dataset, out)
+    assert again["reuse"] == {"written_tiers": [], "reused_tiers": [1, 2, 3, 4, 5]}
+    after = _tree(out)
+    assert after.keys() == before.keys()
+    for rel, (data, ino) in after.items():  # same bytes; the tars are the same files (hard links)
+        assert data == before[rel][0], rel
+        if rel.endswith(".tar"):
+            assert ino == before[rel][1], rel
+
+    # change one caption of tier 2 in a copy of the table
+    changed = dict(dataset, tiers=tmp_path / "tiers.parquet")
+    t = pq.read_table(dataset["tiers"])
+    caps = t.column("caption").to_pylist()
+    i = next(k for k, (tier, c) in enumerate(zip(t.column("tier").to_pylist(), caps, strict=True)) if tier == 2 and c)
+    caps[i] = caps[i] + " (edited)"
+    pq.write_table(t.set_column(t.schema.get_field_index("caption"), "caption", pa.array(caps, pa.string())), changed["tiers"])
+    m = write(changed, out)
+    assert m["reuse"] == {"written_tiers": [2], "reused_tiers": [1, 3, 4, 5]}
+    assert verify_manifest(out).ok
+    fresh = tmp_path / "fresh"
+    write(changed, fresh)
+    assert {k: v[0] for k, v in _tree(out).items()} == {k: v[0] for k, v in _tree(fresh).items()}
+    assert sorted(m["tiers"]) == ["1", "2", "3", "4", "5"] and m["tiers"]["2"]["digest"] != first["tiers"]["2"]["digest"]
+    assert all(m["tiers"][t]["digest"] == first["tiers"][t]["digest"] for t in ("1", "3", "4", "5"))
