@@ -139,6 +139,7 @@ def run_items(spec: ItemStageSpec, items: pa.Table, engine: EngineParams, store_
             stale = spec.validate_reused(store, pc.filter(reuse, done))
             if len(stale):
                 done = pc.and_(done, pc.invert(pc.is_in(reuse, value_set=stale)))
+                store.compact(pc.filter(reuse, done))  # the stale rows leave the store: the redone items' new rows are the only ones
         pending_mask = pc.invert(done)
         pending = items.filter(pending_mask).append_column("_reuse", pc.filter(reuse, pending_mask))
         n_pending = pending.num_rows
@@ -181,18 +182,19 @@ def _persist(spec: ItemStageSpec, store: PartStore, br: BatchResult, bs: int, ke
 
 
 def _assemble(spec: ItemStageSpec, store: PartStore, items: pa.Table, reuse: pa.Array, errors: list[Row]) -> dict[str, pa.Table]:
+    """Each output in input order (then `_seq`), with ONE gather per output (memory: the rows read + the output)."""
     table = store.read(reuse)
     if errors:
         table = pa.concat_tables([table, pa.Table.from_pylist(errors, schema=store.schema).select(table.column_names)])
-    idx = pc.index_in(table.column("_reuse"), value_set=reuse)
-    table = table.append_column("_item", idx)
+    item = pc.index_in(table.column("_reuse"), value_set=reuse)
+    keys = pa.table({"_item": item, "_seq": table.column("_seq"), "_output": table.column("_output")})
+    order = pc.sort_indices(keys, sort_keys=[("_item", "ascending"), ("_seq", "ascending")])
     out: dict[str, pa.Table] = {}
     for name, schema in spec.outputs.items():
-        t = table.filter(pc.equal(table.column("_output"), name))
-        order = pc.sort_indices(t, sort_keys=[("_item", "ascending"), ("_seq", "ascending")])
-        t = t.take(order)
+        sel = pc.filter(order, pc.equal(keys.column("_output").take(order), name))  # row positions of this output, in order
+        t = table.select(schema.names).take(sel)
         for col in spec.carry_columns:
             if col in schema.names:
-                t = t.set_column(t.schema.get_field_index(col), col, items.column(col).take(t.column("_item")))
-        out[name] = t.select(schema.names).cast(schema)
+                t = t.set_column(t.schema.get_field_index(col), col, items.column(col).take(item.take(sel)))
+        out[name] = t.cast(schema)
     return out

@@ -146,8 +146,13 @@ TIER_FIELDS = pa.schema(
 )
 
 
+#: score columns that stay in scores.parquet only: bulky per-clip vectors no tier consumer reads
+#: (the shard writer and the report would only carry them around: 60,000 clips x 1,280 floats)
+TIERS_LEAVE_OUT = frozenset({"clip_embedding", "thumb_signature"})
+
+
 def tiers_schema() -> pa.Schema:
-    """tiers.parquet: ONE row per clip = CLIPS + CAPTIONS + SCORES + TIER_FIELDS.
+    """tiers.parquet: ONE row per clip = CLIPS + CAPTIONS + SCORES (less TIERS_LEAVE_OUT) + TIER_FIELDS.
 
     clip_id appears once; the captions' and scores' `params_hash` become
     `caption_params_hash` / `score_params_hash`.  Caption and score columns are
@@ -156,7 +161,7 @@ def tiers_schema() -> pa.Schema:
     fields = list(CLIPS)
     for prefix, schema in (("caption", CAPTIONS), ("score", SCORES)):
         for f in schema:
-            if f.name == "clip_id":
+            if f.name == "clip_id" or f.name in TIERS_LEAVE_OUT:
                 continue
             name = f"{prefix}_params_hash" if f.name == "params_hash" else f.name
             fields.append(pa.field(name, f.type, nullable=True))

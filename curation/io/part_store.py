@@ -29,13 +29,13 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from curation.io.atomic import atomic_path, remove_stale_temps
@@ -51,6 +51,8 @@ BOOKKEEPING = pa.schema(
 
 #: merge compact files when there are more than this many
 MAX_COMPACT_FILES = 8
+#: rows per record batch when reading (bounds the decode buffers)
+READ_BATCH = 4096
 
 
 class StoreBusy(RuntimeError):
@@ -88,7 +90,8 @@ class PartStore:
         self.root = Path(root)
         self.schema = schema
         self.sid = schema_id(schema)
-        self._run = f"{time.strftime('%Y%m%d%H%M%S')}{os.getpid():07d}"
+        # unique per store object: two runs in one process (or one second) never share file names
+        self._run = f"{time.strftime('%Y%m%d%H%M%S')}{os.getpid():07d}{secrets.token_hex(4)}"
         self._seq = 0
 
     # ------------------------------------------------------------------ files
@@ -128,71 +131,89 @@ class PartStore:
         return _write(table.cast(self.schema), self.root / f"part-{self.sid}-{self._run}-{self._seq:06d}.parquet")
 
     # ------------------------------------------------------------------ read
-    def _dataset(self, files: Sequence[Path]) -> pads.Dataset:
-        return pads.dataset([str(p) for p in files], schema=self.schema, format="parquet")
+    def _batches(self, path: Path, columns: Sequence[str]):
+        """Record batches of one file, a few thousand rows at a time (no whole-file buffering:
+        pre_buffer would hold the compressed file, read_table a second copy while decoding)."""
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        yield from pf.iter_batches(batch_size=READ_BATCH, columns=list(columns), use_threads=False)
 
     def index(self) -> pa.Array:
         """Unique reuse keys of every finished item."""
-        files = self.files()
-        if not files:
-            return pa.array([], pa.string())
-        keys = self._dataset(files).to_table(columns=["_reuse"]).column("_reuse")
-        return pc.unique(keys.combine_chunks())
+        keys: set[str] = set()
+        for p in self.files():
+            for b in self._batches(p, ["_reuse"]):
+                keys.update(b.column("_reuse").to_pylist())
+        return pa.array(sorted(keys), pa.string())
 
     def read(self, reuse: pa.Array, columns: Sequence[str] | None = None, files: Sequence[Path] | None = None) -> pa.Table:
-        """Rows of the items whose reuse key is in `reuse`, each item from one file only."""
+        """Rows of the items whose reuse key is in `reuse`, each item from one file only (the first
+        in `files` order that holds it), streamed batch by batch: memory = the rows kept."""
         files = self.files() if files is None else list(files)
         cols = list(dict.fromkeys(["_reuse", *(columns or self.schema.names)]))
-        if not files or len(reuse) == 0:
-            return self.schema.empty_table().select(cols)
-        t = self._dataset(files).to_table(columns=[*cols, "__filename"], filter=pc.field("_reuse").isin(reuse))
-        if t.num_rows == 0:
-            return t.drop_columns(["__filename"])
-        # one file per reuse key: the first file (in `files` order) that holds it
-        rank = {str(p): i for i, p in enumerate(files)}
-        file_rank = pa.array([rank[f] for f in t.column("__filename").to_pylist()], pa.int32())
-        t = t.drop_columns(["__filename"])
-        small = pa.table({"_reuse": t.column("_reuse"), "_file": file_rank, "_row": pa.array(range(t.num_rows), pa.int64())})
-        pairs = small.group_by(["_reuse", "_file"]).aggregate([])
-        if pairs.num_rows == pc.count_distinct(small.column("_reuse")).as_py():
-            return t.select(cols)  # every item is in one file only (the usual case)
-        best = small.group_by("_reuse").aggregate([("_file", "min")])
-        joined = small.join(best, keys="_reuse", join_type="inner")
-        rows = joined.filter(pc.equal(joined.column("_file"), joined.column("_file_min"))).column("_row")
-        return t.take(pc.take(rows, pc.sort_indices(rows))).select(cols)
+        schema = pa.schema([self.schema.field(c) for c in cols])
+        wanted = set(reuse.to_pylist())
+        taken: set[str] = set()
+        out: list[pa.RecordBatch] = []
+        for p in files:
+            here: set[str] = set()
+            for b in self._batches(p, cols):
+                keys = b.column("_reuse").to_pylist()
+                mask = [k in wanted and k not in taken for k in keys]
+                if any(mask):
+                    out.append(b.select(cols).filter(pa.array(mask)))  # parquet yields the file's column order
+                    here.update(k for k, m in zip(keys, mask, strict=True) if m)
+            taken |= here  # an item found in this file is not taken from a later one
+        return pa.Table.from_batches(out, schema=schema) if out else schema.empty_table()
 
     # ------------------------------------------------------------------ compact
     def compact(self, live: pa.Array) -> dict[str, int]:
-        """After a successful run: merge parts, drop rows of items no longer live, delete stale files.
+        """After a run: merge parts, drop rows of items not in `live`, delete stale files.
 
-        Compact files whose rows are all live are kept as they are (no rewrite of unchanged
-        data); when there are more than MAX_COMPACT_FILES they are merged into one."""
+        Streams file by file into one new compact file (memory: one part at a time).
+        Compact files whose rows are all live are kept as they are (no rewrite of
+        unchanged data); when there are more than MAX_COMPACT_FILES they are merged."""
         files = self.files()
         compacts = [p for p in files if p.name.startswith("compact-")]
-        parts = [p for p in files if p.name.startswith("part-")]
-        rewrite = list(parts)
+        rewrite = [p for p in files if p.name.startswith("part-")]
         for p in compacts:
             keys = pq.read_table(p, columns=["_reuse"]).column("_reuse")
             if not pc.all(pc.is_in(keys, value_set=live)).as_py():
                 rewrite.append(p)
-        if len(compacts) - sum(1 for p in rewrite if p in compacts) + (1 if rewrite else 0) > MAX_COMPACT_FILES:
-            rewrite = list(files)
+        kept = [p for p in files if p not in rewrite]
+        if len(kept) + (1 if rewrite else 0) > MAX_COMPACT_FILES:
+            rewrite, kept = list(files), []
+        rewrite.sort(key=lambda p: (not p.name.startswith("compact-"), p.name))  # the order `read` prefers
+        seen: set[str] = set()
+        for p in kept:
+            for b in self._batches(p, ["_reuse"]):
+                seen.update(b.column("_reuse").to_pylist())
+        live_set = set(live.to_pylist())
         written = 0
+        dest = self.root / f"compact-{self.sid}-{self._run}.parquet"
         if rewrite:
-            keep_files = [p for p in files if p not in rewrite]
-            already = pc.unique(self._dataset(keep_files).to_table(columns=["_reuse"]).column("_reuse").combine_chunks()) if keep_files else pa.array([], pa.string())
-            wanted = pc.filter(live, pc.invert(pc.is_in(live, value_set=already)))
-            merged = self.read(wanted, files=rewrite)
-            if merged.num_rows:
-                order = pc.sort_indices(merged, sort_keys=[("_reuse", "ascending"), ("_seq", "ascending")])
-                merged = merged.take(order)
-                digest = hashlib.sha256("\n".join(merged.column("_reuse").unique().to_pylist()).encode()).hexdigest()[:16]
-                _write(merged, self.root / f"compact-{self.sid}-{digest}.parquet")
-                written = merged.num_rows
+            with atomic_path(dest) as tmp:
+                writer = pq.ParquetWriter(tmp, self.schema, compression="zstd", write_statistics=False)
+                try:
+                    for p in rewrite:
+                        here: set[str] = set()
+                        for b in self._batches(p, self.schema.names):
+                            b = b.select(self.schema.names)
+                            keys = b.column("_reuse").to_pylist()
+                            mask = [k in live_set and k not in seen for k in keys]
+                            if any(mask):
+                                b = b.filter(pa.array(mask))
+                                writer.write_batch(b, row_group_size=READ_BATCH)
+                                written += b.num_rows
+                                here.update(k for k, m in zip(keys, mask, strict=True) if m)
+                        seen |= here
+                finally:
+                    writer.close()
+            if not written:
+                dest.unlink()
         removed = 0
         for p in [*rewrite, *self.stale_files()]:
-            if p.name.startswith("compact-") and p.exists() and written and p.name == f"compact-{self.sid}-{digest}.parquet":
-                continue  # the file just written (same content as an old one)
+            if p == dest:
+                continue
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
                 removed += 1

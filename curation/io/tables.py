@@ -17,10 +17,15 @@ def rows_to_table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table
     return pa.Table.from_pydict(cols, schema=schema)
 
 
+#: rows per parquet row group: bounds the writer's buffers (a 60,000-clip scores table with its
+#: vectors is ~300 MB; one row group would be encoded in memory whole)
+ROW_GROUP = 8192
+
+
 def write_table(table: pa.Table, dest: str | Path) -> Path:
     """Write deterministically (no timestamps in metadata, fixed row-group layout) and atomically."""
     with atomic_path(dest) as tmp:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=False, store_schema=True)
+        pq.write_table(table, tmp, compression="zstd", write_statistics=False, store_schema=True, row_group_size=ROW_GROUP)
     return Path(dest)
 
 

@@ -32,15 +32,24 @@ def _floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def vectors(col: pa.ChunkedArray | pa.Array, dim: int | None = None) -> np.ndarray:
-    """[n, d] float32 from a list<float32> column; NaN rows where null or of another length."""
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
-    d = dim if dim is not None else (int(lengths.max()) if len(lengths) and lengths.max() > 0 else 0)
-    out = np.full((len(col), d), np.nan, np.float32)
-    ok = lengths == d
-    if d and ok.any():
-        flat = pc.list_flatten(col.filter(pa.array(ok))).to_numpy(zero_copy_only=False).astype(np.float32)
-        out[ok] = flat.reshape(-1, d)
+    """[n, d] float32 from a list<float32> column; NaN rows where null or of another length.
+
+    Chunk by chunk straight into the output (no combined copy of the column)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if dim is None:
+        lengths = [pc.max(pc.list_value_length(c)).as_py() for c in chunks if len(c)]
+        dim = int(max((x for x in lengths if x is not None), default=0))
+    out = np.full((len(col), dim), np.nan, np.float32)
+    row = 0
+    for c in chunks:
+        n = len(c)
+        if n and dim:
+            ok = pc.fill_null(pc.equal(pc.list_value_length(c), dim), False).to_numpy(zero_copy_only=False)
+            if ok.any():
+                sel = c if ok.all() else c.filter(pa.array(ok))
+                flat = pc.list_flatten(sel).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+                out[row : row + n][ok] = flat.reshape(-1, dim)
+        row += n
     return out
 
 
@@ -80,12 +89,12 @@ def combine(
     sim = caption_similarity(image, text)
 
     method = CLIP_COSINE if real else THUMBNAIL
-    vec = image if real else vectors(measures.column("thumb_signature"))
-    vec = vec.astype(np.float64)
+    vec = image.copy() if real else vectors(measures.column("thumb_signature"))
     vec[failed] = np.nan
     ids = measures.column("clip_id").to_pylist()
     order = dedup_order(source_path.to_pylist(), start_s.to_pylist(), ids)
     dup_of, dup_sim = duplicates(vec, order, method, params.dedup_threshold) if n else (np.zeros(0, np.int64), np.zeros(0))
+    del vec, text, image
 
     cols: dict[str, pa.Array | pa.ChunkedArray] = {name: measures.column(name) for name in measures.column_names if name in SCORES.names and name != "params_hash"}
     cols["caption_similarity"] = pa.array(sim, pa.float64(), from_pandas=True)

@@ -79,19 +79,23 @@ def duplicates(vectors: np.ndarray, order: np.ndarray, method: str, threshold: f
     order = np.asarray([i for i in order if valid[i]], dtype=np.int64)
     if not len(order):
         return dup_of, sim
+    vecs = np.asarray(vectors, dtype=np.float32)  # no copy when already float32 (the caller's array is not modified)
     if method == CLIP_COSINE:
-        vecs = vectors.astype(np.float32)
-        vecs /= np.maximum(1e-12, np.linalg.norm(vecs, axis=1, keepdims=True))
+        norms = np.maximum(1e-12, np.linalg.norm(vecs, axis=1, keepdims=True))
+        vecs = vecs / norms
         sq = np.ones(n)
     else:
-        vecs = vectors.astype(np.float32)
-        sq = np.einsum("ij,ij->i", vecs.astype(np.float64), vecs.astype(np.float64))
-    kept = np.zeros((0, vecs.shape[1]), np.float32)
-    kept_sq = np.zeros(0)
+        sq = np.zeros(n)
+        for s in range(0, n, KEPT_SLICE):  # |v|^2 exactly (float64), a slice at a time
+            v = vecs[s : s + KEPT_SLICE].astype(np.float64)
+            sq[s : s + KEPT_SLICE] = np.einsum("ij,ij->i", v, v)
+    kept_buf = np.zeros((len(order), vecs.shape[1]), np.float32)  # the kept set grows in place (no re-concatenation)
+    kept_sq = np.zeros(len(order))
+    n_kept = 0
     kept_pos: list[int] = []  # row positions of the kept set, in keep order
     for s in range(0, len(order), block):
         idx = order[s : s + block]
-        pre_best, pre_arg = _best(method, vecs[idx], sq[idx], kept, kept_sq)
+        pre_best, pre_arg = _best(method, vecs[idx], sq[idx], kept_buf[:n_kept], kept_sq[:n_kept])
         inner = _sims(method, vecs[idx], vecs[idx], sq[idx], sq[idx])  # block x block
         in_block: list[int] = []  # positions in idx kept so far
         for j in range(len(idx)):
@@ -107,8 +111,9 @@ def duplicates(vectors: np.ndarray, order: np.ndarray, method: str, threshold: f
             else:
                 in_block.append(j)
         new = idx[in_block]
-        kept = np.concatenate([kept, vecs[new]])
-        kept_sq = np.concatenate([kept_sq, sq[new]])
+        kept_buf[n_kept : n_kept + len(new)] = vecs[new]
+        kept_sq[n_kept : n_kept + len(new)] = sq[new]
+        n_kept += len(new)
         kept_pos.extend(int(i) for i in new)
     return dup_of, sim
 

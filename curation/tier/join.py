@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curation.io.tables import read_table
-from curation.schemas import CAPTIONS, CLIPS, SCORES, TIER_FIELDS, TIERS
+from curation.schemas import CAPTIONS, CLIPS, SCORES, TIER_FIELDS, TIERS, TIERS_LEAVE_OUT
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,19 @@ def _aligned(other: pa.Table, ids: pa.Array, schema: pa.Schema, prefix: str) -> 
     orphans = int(pc.sum(pc.invert(pc.is_in(other_ids, value_set=ids))).as_py() or 0)
     cols: dict[str, pa.Array] = {}
     for f in schema:
-        if f.name == "clip_id" or f.name not in other.column_names:
+        if f.name == "clip_id" or f.name not in other.column_names or f.name in TIERS_LEAVE_OUT:
             continue
         name = f"{prefix}_params_hash" if f.name == "params_hash" else f.name
         cols[name] = other.column(f.name).combine_chunks().take(pos)
     return cols, found, orphans
+
+
+def _read(path: Path, schema: pa.Schema) -> pa.Table:
+    """Only the columns the tiers table takes (parquet projection: the vectors are never read)."""
+    have = set(pq.read_schema(path).names)
+    if "clip_id" not in have:
+        raise ValueError(f"{path}: no clip_id column; re-run the stage that writes it")
+    return pq.read_table(path, columns=[f.name for f in schema if f.name in have and f.name not in TIERS_LEAVE_OUT])
 
 
 def join_tables(clips_table: str | Path, captions_table: str | Path, scores_table: str | Path) -> Joined:
@@ -62,11 +71,11 @@ def join_tables(clips_table: str | Path, captions_table: str | Path, scores_tabl
     captions_found = cap_path.exists()
     orphan_captions = 0
     if captions_found:
-        cap_cols, _, orphan_captions = _aligned(read_table(cap_path), ids, CAPTIONS, "caption")
+        cap_cols, _, orphan_captions = _aligned(_read(cap_path, CAPTIONS), ids, CAPTIONS, "caption")
         cols.update(cap_cols)
     else:
         log.warning("%s not found: caption columns will be null", cap_path)
-    score_cols, scored, orphan_scores = _aligned(read_table(score_path), ids, SCORES, "score")
+    score_cols, scored, orphan_scores = _aligned(_read(score_path, SCORES), ids, SCORES, "score")
     cols.update(score_cols)
     names = [f.name for f in TIERS if f.name not in TIER_FIELDS.names]
     out = {}

@@ -178,14 +178,15 @@ def test_real_tiers_schema_is_accepted(dataset, tmp_path):
     rows = []
     for r in dataset["rows"]:
         full = {f.name: r.get(f.name, default(f)) for f in schemas.TIERS}
-        full["clip_embedding"] = [0.5] * 512
+        full["flow_curve"] = [0.01] * 80  # a long list column the json leaves out
         rows.append(full)
     path = tmp_path / "tiers.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=schemas.TIERS), path)
+    assert not schemas.TIERS_LEAVE_OUT & set(schemas.TIERS.names)  # the CLIP/thumbnail vectors never reach the tiers table
     m = write({**dataset, "tiers": path}, tmp_path / "s")
     assert m["totals"]["samples"] == 15 and m["skipped"] == []
     e = m["shards"][0]
     with tarfile.open(tmp_path / "s" / e["path"]) as tar:
         meta = json.loads(tar.extractfile(f"{e['first_key']}.json").read())
-    assert "clip_embedding" in meta["omitted_columns"] and "clip_embedding" not in meta
+    assert meta["omitted_columns"] == ["flow_curve"] and "flow_curve" not in meta and "clip_embedding" not in meta
     assert {"tier_reason", "caption_source", "difficulty_formula"} <= set(meta)

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import parse_params
-from curation.schemas import CLIPS, SCORES, TIERS
+from curation.schemas import CLIPS, SCORES, TIERS, TIERS_LEAVE_OUT
 from curation.tier import run_tier
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,8 @@ def test_one_joined_row_per_clip_and_counts_add_up(scored_corpus, tmp_path, caps
     summary = run_tier(_params(corpus, tmp_path))
     table = pq.read_table(tmp_path / "tiers.parquet")
     assert table.schema.equals(TIERS, check_metadata=False)
-    assert set(CLIPS.names) | {"caption", "language", "tags"} | (set(SCORES.names) - {"params_hash"}) <= set(table.column_names)
+    assert set(CLIPS.names) | {"caption", "language", "tags"} | (set(SCORES.names) - {"params_hash"} - TIERS_LEAVE_OUT) <= set(table.column_names)
+    assert not TIERS_LEAVE_OUT & set(table.column_names)  # the vectors stay in scores.parquet
     rows = table.to_pylist()
     assert [r["clip_id"] for r in rows] == corpus.ids
     m = json.loads((tmp_path / "metrics" / "tiers.json").read_text())
