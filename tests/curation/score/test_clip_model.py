@@ -48,3 +48,46 @@ def test_random_init_is_seeded_and_checkpoint_path_loads_real_weights(tmp_path):
     np.testing.assert_allclose(c.encode_frames(frames, 2), ea, atol=1e-5)
     t = c.encode_text("a red ball")
     assert t.shape == (ea.shape[1],) and abs(float(np.linalg.norm(t)) - 1) < 1e-5
+
+
+def _real_frames(shared_media, count: int = 12) -> list:
+    """`count` RGB frames spread over the real clips of ../shared/media."""
+    from curation.media.sampling import even_indices
+    from curation.score.frames import ClipVideo
+
+    clips = sorted(p for p in shared_media.iterdir() if p.suffix in (".mp4", ".mkv"))
+    frames = []
+    for clip in clips[:4]:
+        with ClipVideo(clip) as video:
+            want = set(even_indices(video.num_frames, count // 4))
+            frames += [rgb.copy() for i, rgb in video.iter_frames() if i in want]
+    return frames
+
+
+@pytest.mark.slow
+@pytest.mark.media
+def test_bf16_embeddings_match_fp32_on_real_frames(shared_media):
+    """score.clip.precision bf16 (bf16 weights, the AMX path) against fp32, frame by frame, on real footage."""
+    p = ClipModelParams(model="ViT-B-32", pretrained=None, allow_random_init=True, seed=0)
+    fp32, bf16 = load_clip(p, tower="vision", precision="fp32"), load_clip(p, tower="vision", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    frames = _real_frames(shared_media)
+    assert len(frames) >= 8
+    a, b = fp32.encode_frames(frames, 8), bf16.encode_frames(frames, 8)
+    cos = np.sum(a * b, axis=1)
+    assert cos.min() >= 0.999, cos
+
+
+@pytest.mark.slow
+def test_an_embedding_does_not_depend_on_its_batch():
+    """Fixed-size padded batches: a frame embeds to the same bytes whatever frames share its batch
+    (what makes a resumed score run byte-identical), in fp32 and in bf16."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(7)]
+    for precision in ("fp32", "bf16"):
+        clip = load_clip(ClipModelParams(model="ViT-S-32", pretrained=None, allow_random_init=True), tower="vision", precision=precision)
+        together = clip.encode_frames(frames, 4)  # batches [0..3], [4..6 + pad]
+        alone = np.concatenate([clip.encode_frames([f], 4) for f in frames])  # each padded from 1 to 4
+        shifted = clip.encode_frames(frames[3:], 4)  # frame 3 now first in its batch
+        np.testing.assert_array_equal(together, alone)
+        np.testing.assert_array_equal(together[3:], shifted)
