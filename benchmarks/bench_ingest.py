@@ -8,6 +8,11 @@ of `ffmpeg -i f -f null -` for the same files with the ratio.
 
     python benchmarks/bench_ingest.py            # 3 files
     python benchmarks/bench_ingest.py --files 2  # on a busy machine
+    python benchmarks/bench_ingest.py --presets ultrafast superfast veryfast   # x264 presets side by side
+
+With --presets, each x264 preset ingests the same inputs at the same crf: video-s/s, CPU-s
+per video-s (this process + its children) and the bytes of the clips written, so speed and
+size can be weighed (ingest.preset is part of the ingest params hash: changing it re-encodes).
 """
 
 from __future__ import annotations
@@ -42,6 +47,24 @@ def make_inputs(folder: Path, files: int, seconds: float) -> list[Path]:
     return out
 
 
+def compare_presets(params, presets: list[str], out: Path, video_s: float, t_null: float) -> int:
+    from _common import cpu_seconds, load_line
+
+    ing = params.ingest
+    print(f"x264 presets at crf {ing.crf}, {ing.fps:g} fps, short side {ing.short_side}, engine x{params.engine.workers}; "
+          f"floor (ffmpeg -i f -f null -, one at a time) {video_s / t_null:.1f} video-s/s; {load_line()}")  # fmt: skip
+    for preset in presets:
+        shutil.rmtree(out, ignore_errors=True)
+        p = params.model_copy(update={"ingest": ing.model_copy(update={"preset": preset})})
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        s = run_ingest(p, progress=False, echo=False)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        mb = sum(f.stat().st_size for f in (out / "clips").rglob("*.mp4")) / 1e6
+        print(f"  {preset:<10} {video_s / wall:6.2f} video-s/s ({wall / t_null:.2f}x the one-process floor time)  {cpu / video_s:.3f} CPU-s per video-s  "
+              f"{s.clips} clips {mb:7.2f} MB ({mb * 8 / max(s.hours_out * 3600, 1e-9) * 1000:.0f} kbit/s)  {load_line()}")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=3, help="number of 60 s inputs (default 3)")
@@ -49,6 +72,7 @@ def main() -> int:
     ap.add_argument("--params", default="params.yaml", help="ingest/engine settings come from here")
     ap.add_argument("--workers", type=int, help="override engine.workers")
     ap.add_argument("--workdir", default="benchmarks/out/ingest", help="inputs (cached) and outputs")
+    ap.add_argument("--presets", nargs="+", help="compare these x264 presets (same inputs, same crf)")
     args = ap.parse_args()
 
     work = Path(args.workdir)
@@ -71,6 +95,8 @@ def main() -> int:
     data = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
     # only the sections ingest uses, so a half-edited section elsewhere cannot stop the benchmark
     params = parse_params(deep_merge({k: data[k] for k in ("ingest", "engine") if k in data}, over), args.params)
+    if args.presets:
+        return compare_presets(params, args.presets, out, video_s, t_null)
     with TreeRSS() as peak:
         t0 = time.perf_counter()
         summary = run_ingest(params, progress=False)

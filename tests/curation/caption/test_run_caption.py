@@ -152,3 +152,20 @@ def test_pipeline_entry_point_reads_params_file(corpus, tmp_path, capsys):
     assert cli_main(["caption", "--params", str(pfile), "--no-progress", "--text-encoder", "minilm", "--captions-table", str(out), "--text-embeddings", str(tmp_path / "cli" / "emb.npy")]) == 0
     (row,) = pq.read_table(out).to_pylist()
     assert row["text_encoder"].startswith("minilm:all-MiniLM-L6-v2") and np.load(tmp_path / "cli" / "emb.npy").shape == (1, 384)
+
+
+def test_captioner_on_cuda_declares_a_gpu_and_is_refused_without_cuda(corpus):
+    import torch
+
+    from curation.caption.stage import CaptionStage
+    from curation.stage import StageConfigError
+
+    build(corpus)
+    params = corpus.params(captioner={"device": "cuda"})
+    stage = CaptionStage(params.caption, corpus.raw, corpus.clips_dir)
+    assert stage.resources.gpus == 1 and CaptionStage(corpus.params().caption, corpus.raw, corpus.clips_dir).resources.gpus == 0
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(StageConfigError, match=r"caption\.captioner\.device: device 'cuda' but CUDA is not available"):
+        run_caption(params, progress=False)
+    assert not (corpus.root / "data" / "captions.parquet").exists()

@@ -134,3 +134,28 @@ def test_missing_weights_stop_a_worker_pool_run(scored_corpus, tmp_path):
     with pytest.raises(ClipWeightsUnavailable):
         run_score(parse_params(data), progress=False)
     assert not (tmp_path / "scores.parquet").exists()
+
+
+def test_cuda_without_cuda_stops_before_any_work(scored_corpus, tmp_path):
+    """score.clip.device: cuda on a machine without CUDA: a clear error, nothing decoded, no store part."""
+    import torch
+
+    from curation.config import parse_params
+    from curation.score import run_score
+    from curation.score.clip_stage import ClipEmbedStage
+    from curation.stage import StageConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["score"]["clip"]["device"] = "cuda"
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    data["paths"]["stores_dir"] = str(tmp_path / "stores")
+    params = parse_params(data)
+    stage = ClipEmbedStage(params.score.clip, "random-init", "bf16")
+    assert stage.resources.gpus == 1  # the CLIP step declares a GPU: the engines give it GPU workers
+    with pytest.raises(StageConfigError, match=r"score\.clip\.device: device 'cuda' but CUDA is not available"):
+        run_score(params, progress=False)
+    assert not (tmp_path / "scores.parquet").exists()
+    assert not list((tmp_path / "stores").rglob("part-*.parquet"))
