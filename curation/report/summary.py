@@ -12,6 +12,7 @@ value (tags, languages, reasons) and per reject listed in the JSON.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,6 +210,16 @@ def brief(obj: Any, depth: int = 3) -> Any:
     return obj
 
 
+#: Sections after the fixed part of the summary, in this order: (summary key, builder).  A builder
+#: gets the clip table (load.clip_table: the load.CLIP_COLUMNS, sorted by clip_id) and the report
+#: params, and returns a JSON-ready dict (rounded numbers, fixed key and row order).  To add one
+#: (e.g. a section per curation signal): add the columns it reads to load.CLIP_COLUMNS, append it
+#: here, give it a renderer in html_page.SECTIONS, and a line in terminal.summary_lines if wanted.
+SECTIONS: tuple[tuple[str, Callable[[pa.Table, ReportParams], dict[str, Any]]], ...] = (
+    ("caption_quality", lambda clips, params: caption_quality(clips, params.caption_quality_clips)),
+)
+
+
 def summarize(
     inputs: ReportInputs, params: ReportParams, formula: str | None = None, difficulty_weights: dict[str, float] | None = None
 ) -> dict[str, Any]:
@@ -241,6 +252,7 @@ def summarize(
         "difficulty_histogram": _histogram(c, params.histogram_bins),
         "stage_metrics": brief(inputs.stage_metrics),
         "shard_manifest": brief(inputs.shard_manifest) if inputs.shard_manifest is not None else None,
-        "caption_quality": caption_quality(clips, params.caption_quality_clips),
     }
+    for key, build in SECTIONS:
+        summary[key] = build(clips, params)
     return summary
