@@ -6,7 +6,7 @@ clip_embedding (512), thumb_signature (768) and flow_curve (one value per second
 report must never read), data/rejects.parquet (a few thousand rows), one real H.264 clip under
 data/clips/ that every row's clip_path points at (so the contact sheet decodes real frames),
 and a few metrics files.  Each size is measured in a fresh child process: wall seconds of
-`write_stage_outputs` and the child's peak RSS (ru_maxrss), next to its RSS after imports, so
+`write_stage_outputs` and the child's peak RSS (VmHWM), next to its RSS after imports, so
 the growth per clip between the small and the large size is visible.
 
     python benchmarks/bench_report.py                          # 60,000 clips next to 6,000
@@ -191,9 +191,23 @@ def make_project(root: Path, clips: int, rejects: int, seed: int) -> dict[str, f
     return {"hours": hours, "tiers_mib": (data / "tiers.parquet").stat().st_size / 2**20, "in_memory_mib": table.nbytes / 2**20}
 
 
-def _rss_now_kib() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() // 1024
+def _status_kib(key: str) -> int:
+    """A /proc/self/status figure in KiB: VmRSS (now) or VmHWM (peak of this process image)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def _peak_kib() -> int:
+    """Peak RSS of this process since its exec.  Not ru_maxrss: Linux carries the parent's high-water
+    mark into a child started with vfork/exec (subprocess does), i.e. this script's own, with the
+    generated table in memory."""
+    try:
+        return _status_kib("VmHWM")
+    except (OSError, KeyError):  # no procfs: the best there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child(project: Path) -> None:
@@ -201,11 +215,11 @@ def child(project: Path) -> None:
     from curation.config import Params
     from curation.report import write_stage_outputs
 
-    start_rss, start_peak = _rss_now_kib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start_rss, start_peak = _status_kib("VmRSS"), _peak_kib()
     t0 = time.perf_counter()
     out = write_stage_outputs(Params(), base_dir=project, progress=False)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_kib()
     sizes = {k: p.stat().st_size for k, p in out.items()}
     print(json.dumps({"wall_s": wall, "peak_kib": peak, "start_rss_kib": start_rss, "start_peak_kib": start_peak, "sizes": sizes}))
 
