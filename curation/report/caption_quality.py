@@ -42,15 +42,11 @@ def _r(x: Any, nd: int = 6) -> float | None:
     return round(x, nd) if math.isfinite(x) else None
 
 
-def table_from_rows(rows: list[dict[str, Any]]) -> pa.Table:
-    """The columns caption_quality reads, from the report's row dicts (missing keys -> null)."""
-    return pa.table({name: pa.array([r.get(name) for r in rows], type=typ) for name, typ in TYPES.items()})
-
-
 def _as_table(table: pa.Table | Any) -> pa.Table:
-    if isinstance(table, pa.Table):
-        return table
-    return pa.Table.from_pandas(table, preserve_index=False)
+    """The columns this section reads (those present), as a pyarrow Table."""
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table[[c for c in table.columns if c in TYPES]], preserve_index=False)
+    return table.select([c for c in table.column_names if c in TYPES])
 
 
 def _stats(values: pa.Array) -> dict[str, Any]:
@@ -65,9 +61,12 @@ def _not_shown(note: str, **extra: Any) -> dict[str, Any]:
     return {"shown": False, "note": note, **extra}
 
 
-def _source_group(source: str | None) -> str:
-    s = source or "unknown"
-    return s.split(":", 1)[0] if s.startswith("sidecar:") else s
+def _source_groups(sources: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each caption_source as its group: "sidecar:<ext>" -> "sidecar", null or "" -> "unknown", else itself."""
+    s = pc.fill_null(sources, "")
+    s = pc.if_else(pc.equal(s, ""), "unknown", s)
+    s = pc.if_else(pc.starts_with(s, "sidecar:"), "sidecar", s)
+    return s.combine_chunks() if isinstance(s, pa.ChunkedArray) else s
 
 
 def caption_quality(table: pa.Table | Any, lowest: int = 10) -> dict[str, Any]:
@@ -108,16 +107,17 @@ def caption_quality(table: pa.Table | Any, lowest: int = 10) -> dict[str, Any]:
         in_tier = pc.fill_null(pc.and_(mask, captioned), False)
         values = m.filter(pc.equal(m.column("tier"), tier)).column("caption_similarity")
         tiers.append({"tier": int(tier), "captioned": pc.sum(pc.cast(in_tier, pa.int64())).as_py() or 0, "measured": len(values), **_stats(values.combine_chunks())})
-    sources = m.column("caption_source").to_pylist() if "caption_source" in m.column_names else [None] * m.num_rows
-    groups = [_source_group(s) for s in sources]
+    if "caption_source" in m.column_names:
+        groups = _source_groups(m.column("caption_source"))
+    else:
+        groups = pa.array(["unknown"] * m.num_rows, pa.string())
     by_source = []
-    for g in sorted(set(groups)):
-        mask = pa.array([x == g for x in groups])
-        values = sim.filter(mask)
+    for g in sorted(pc.unique(groups).to_pylist()):
+        values = sim.filter(pc.equal(groups, g))
         by_source.append({"source": g, "measured": len(values), **_stats(values)})
     order = pc.sort_indices(m, sort_keys=[("caption_similarity", "ascending"), ("clip_id", "ascending")])
     low = m.take(order.slice(0, max(0, lowest))).to_pylist()
-    labels = sorted(set(m.column("clip_weights").to_pylist()))
+    labels = sorted(pc.unique(m.column("clip_weights")).to_pylist())
     return {
         "shown": True,
         "note": None,

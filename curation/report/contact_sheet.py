@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 from tqdm import tqdm
 
+from curation.report.load import clip_table
 from curation.report.summary import TIERS
 
 MAX_ERROR_CHARS = 400
@@ -37,23 +41,43 @@ class SheetCell:
     error: str | None
 
 
-def pick_clips(clips: list[dict[str, Any]], per_tier: int) -> dict[int, list[dict[str, Any]]]:
-    """Up to `per_tier` clips per tier, evenly spaced over the tier sorted by (difficulty, clip_id)."""
-    out: dict[int, list[dict[str, Any]]] = {}
+def _spread(n: int, per_tier: int) -> list[int]:
+    """Up to `per_tier` positions evenly spaced over 0..n-1 (all of them when n <= per_tier)."""
+    if n <= per_tier:
+        return list(range(n))
+    if per_tier == 1:
+        return [n // 2]
+    return sorted({round(i * (n - 1) / (per_tier - 1)) for i in range(per_tier)})
+
+
+def pick_positions(table: pa.Table, per_tier: int) -> dict[int, list[int]]:
+    """Row positions in `table` (columns clip_id, tier, difficulty) of the clips `pick_clips` shows."""
+    tier = pc.fill_null(table.column("tier"), -1).to_numpy()
+    out: dict[int, list[int]] = {}
     for t in TIERS:
-        rows = sorted(
-            (r for r in clips if r["tier"] == t),
-            key=lambda r: (r["difficulty"] is None, r["difficulty"] or 0.0, r["clip_id"]),
-        )
-        if len(rows) <= per_tier:
-            out[t] = rows
-            continue
-        if per_tier == 1:
-            idx = [len(rows) // 2]
-        else:
-            idx = sorted({round(i * (len(rows) - 1) / (per_tier - 1)) for i in range(per_tier)})
-        out[t] = [rows[i] for i in idx]
+        rows = pa.array(np.flatnonzero(tier == t))
+        sub = table.select(["difficulty", "clip_id"]).take(rows)
+        # (difficulty, clip_id), unscored clips last: the order the row code sorted by
+        order = pc.sort_indices(sub, sort_keys=[("difficulty", "ascending"), ("clip_id", "ascending")])  # nulls sort last by default
+        ordered = rows.take(order).to_numpy()
+        out[t] = [int(ordered[i]) for i in _spread(len(ordered), per_tier)]
     return out
+
+
+def pick_clips(clips: Any, per_tier: int) -> dict[int, list[dict[str, Any]]]:
+    """Up to `per_tier` clips per tier, evenly spaced over the tier sorted by (difficulty, clip_id).
+
+    `clips` is the report's clip table (or anything `load.clip_table` takes): the picked rows come
+    back as dicts, only those.  A list of row dicts gets its own dicts back."""
+    if isinstance(clips, list):
+        keys = pa.table({
+            "clip_id": pa.array([r["clip_id"] for r in clips], pa.string()),
+            "tier": pa.array([r["tier"] for r in clips], pa.int64()),
+            "difficulty": pa.array([r["difficulty"] for r in clips], pa.float64(), from_pandas=True),  # NaN -> null
+        })  # fmt: skip
+        return {t: [clips[i] for i in pos] for t, pos in pick_positions(keys, per_tier).items()}
+    table = clip_table(clips)
+    return {t: table.take(pa.array(pos, pa.int64())).to_pylist() for t, pos in pick_positions(table, per_tier).items()}
 
 
 def resolve_clip_path(clip_path: Any, base_dir: Path, allowed_root: Path | None) -> Path:
@@ -120,7 +144,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def build_contact_sheet(
-    clips: list[dict[str, Any]],
+    clips: Any,
     per_tier: int,
     frames: int,
     thumb_width: int,
@@ -128,7 +152,9 @@ def build_contact_sheet(
     allowed_root: str | Path | None = None,
     progress: bool = True,
 ) -> dict[int, list[SheetCell]]:
-    """Cells per tier (1..5) for the HTML contact sheet; unreadable clips get an error cell."""
+    """Cells per tier (1..5) for the HTML contact sheet; unreadable clips get an error cell.
+
+    `clips`: the report's clip table (or rows, see `pick_clips`); only the picked rows become dicts."""
     import decord
 
     readable_errors = (RuntimeError, decord.DECORDError, OSError, ValueError, IndexError)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from typing import Any
 
 from curation.report.contact_sheet import SheetCell
 from curation.report.plots import EXCLUDED_COLOR, TIER_COLORS
+from curation.report.summary import SECTIONS as SUMMARY_SECTIONS
 
 #: background of the random-init banner (tests look for this exact colour in a screenshot)
 BANNER_COLOR = "#c00000"
@@ -280,6 +282,14 @@ def _shard_tiers(tiers: Any) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+#: How the summary's SECTIONS (summary.SECTIONS, after the fixed part) are shown: summary key ->
+#: (section id, title, renderer(summary) -> HTML).  They come after the contact sheet, in
+#: summary.SECTIONS order; a renderer gets the whole summary (its key may be absent: say so).
+SECTIONS: dict[str, tuple[str, str, Callable[[dict[str, Any]], str]]] = {
+    "caption_quality": ("caption-quality", "Caption quality", _caption_quality),
+}
+
+
 def render_html(
     summary: dict[str, Any],
     plots: dict[str, bytes],
@@ -295,9 +305,12 @@ def render_html(
         ("formula", "Difficulty formula", _formula(summary)),
         ("plots", "Plots", _plots(plots)),
         ("contact-sheet", "Contact sheet", _contact_sheet(sheet, frames)),
-        ("caption-quality", "Caption quality", _caption_quality(summary)),
-        ("rejects", f"Rejected files ({summary['rejects']['files']})", _rejects(summary, max_listed_rejects)),
     ]
+    for key, _ in SUMMARY_SECTIONS:
+        if key in SECTIONS:
+            sid, title, render = SECTIONS[key]
+            sections.append((sid, title, render(summary)))
+    sections.append(("rejects", f"Rejected files ({summary['rejects']['files']})", _rejects(summary, max_listed_rejects)))
     if metrics:
         sections.append(("metrics", "Pipeline metrics", metrics))
     body = "".join(f'<section id="{sid}"><h2>{esc(title)}</h2>{content}</section>' for sid, title, content in sections)

@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from curation.report.load import clip_table
 from curation.report.summary import TIERS
 
 #: one colour per tier (easy -> hard -> refinement), shared by every plot and the HTML legend
@@ -82,17 +84,13 @@ def difficulty_histogram(summary: dict[str, Any]) -> bytes:
         return _png(fig)
 
 
-def _scatter_panel(ax: Any, clips: list[dict[str, Any]], ycol: str, ylabel: str) -> None:
+def _scatter_panel(ax: Any, tier: np.ndarray, x: np.ndarray, y: np.ndarray, ycol: str, ylabel: str) -> None:
     drawn = False
+    has_xy = ~np.isnan(x) & ~np.isnan(y)
     for t in (0, *TIERS):
-        pts = [
-            (r["flow_mean"], r[ycol])
-            for r in clips
-            if (r["tier"] == t if t else r["tier"] not in TIERS) and r["flow_mean"] is not None and r[ycol] is not None
-        ]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.scatter(xs, ys, s=18, color=TIER_COLORS.get(t, EXCLUDED_COLOR), label=tier_label(t), alpha=0.85, edgecolors="none")
+        mask = has_xy & ((tier == t) if t else ~np.isin(tier, TIERS))
+        if mask.any():  # points in clip_id order, as before
+            ax.scatter(x[mask], y[mask], s=18, color=TIER_COLORS.get(t, EXCLUDED_COLOR), label=tier_label(t), alpha=0.85, edgecolors="none")
             drawn = True
     if drawn:
         ax.legend(loc="best", frameon=False, fontsize=7)
@@ -102,16 +100,20 @@ def _scatter_panel(ax: Any, clips: list[dict[str, Any]], ycol: str, ylabel: str)
     ax.set_ylabel(ylabel)
 
 
-def flow_vs_clip(clips: list[dict[str, Any]], random_init: bool) -> bytes:
-    """Flow vs CLIP semantic change (and vs caption similarity when any clip has one), coloured by tier."""
-    has_sim = any(r["caption_similarity"] is not None for r in clips)
+def flow_vs_clip(clips: Any, random_init: bool) -> bytes:
+    """Flow vs CLIP semantic change (and vs caption similarity when any clip has one), coloured by tier.
+
+    `clips`: the report's clip table (or anything `load.clip_table` takes); only its tier, flow_mean,
+    semantic_change and caption_similarity columns are read, as numpy arrays."""
+    table = clip_table(clips)
+    col = {c: table.column(c).to_numpy() for c in ("tier", "flow_mean", "semantic_change", "caption_similarity")}
     panels = [("semantic_change", "CLIP semantic change")]
-    if has_sim:
+    if not np.isnan(col["caption_similarity"]).all():
         panels.append(("caption_similarity", "CLIP caption similarity"))
     with _figure(6.4 if len(panels) == 1 else 9.6, 3.6) as fig:
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        for ax, (col, label) in zip(axes, panels, strict=True):
-            _scatter_panel(ax, clips, col, label)
+        for ax, (name, label) in zip(axes, panels, strict=True):
+            _scatter_panel(ax, col["tier"], col["flow_mean"], col[name], name, label)
         title = "Motion vs CLIP"
         if random_init:
             title += "  (CLIP weights: RANDOM-INIT, y values not meaningful)"
