@@ -131,7 +131,7 @@ class HeldOut:
     train_clips: dict[int, int]  # tier -> clips left for training
 
     @classmethod
-    def empty(cls) -> "HeldOut":
+    def empty(cls) -> HeldOut:
         return cls(0.0, 0, {t: () for t in TIERS}, {t: () for t in TIERS}, {})
 
     @property
@@ -227,7 +227,7 @@ class SourceSpec:
     def hours(self) -> float:
         return sum(float(e["hours"]) * self.eligible_in(e) / max(int(e["samples"]), 1) for e in self.shards)
 
-    def with_weight(self, weight: float) -> "SourceSpec":
+    def with_weight(self, weight: float) -> SourceSpec:
         return SourceSpec(self.name, self.tier, weight, self.shards, self.min_rank, self.replay, self.excluded)
 
 

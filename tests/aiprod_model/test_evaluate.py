@@ -9,7 +9,13 @@ import torch
 from aiprod_model.checkpoint import CheckpointError
 from aiprod_model.diffusion import q_sample
 from aiprod_model.diffusion_trainer import build_backbone
-from aiprod_model.evaluate import Evaluator, HeldOutWindow, first_per_clip, noise_seed, summarize
+from aiprod_model.evaluate import (
+    Evaluator,
+    HeldOutWindow,
+    first_per_clip,
+    noise_seed,
+    summarize,
+)
 from aiprod_model.params import EvalParams
 from aiprod_model.presets import resolve
 from aiprod_model.synthetic import synthetic_video

@@ -111,7 +111,12 @@ def test_orders_train_on_the_same_clips_never_heldout_and_evaluate(shard_dir, tm
     per-tier evaluation of exactly the held-out clips."""
     from collections import Counter
 
-    from aiprod_model.stages import heldout_split, run_evaluate, run_train_diffusion, run_train_vae
+    from aiprod_model.stages import (
+        heldout_split,
+        run_evaluate,
+        run_train_diffusion,
+        run_train_vae,
+    )
 
     base = stage_params(tmp_path, shard_dir)
     held = heldout_split(base)

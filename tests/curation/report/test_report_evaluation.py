@@ -9,7 +9,13 @@ import pytest
 
 from curation.config import parse_params
 from curation.report import write_stage_outputs
-from curation.report.evaluation import ablation_plot, ablation_summary, evaluation_section, load_json, stats
+from curation.report.evaluation import (
+    ablation_plot,
+    ablation_summary,
+    evaluation_section,
+    load_json,
+    stats,
+)
 from tests.curation.report.test_report_stage import _project
 
 EVAL = {
@@ -91,3 +97,12 @@ def test_stage_report_shows_the_section_only_when_eval_json_exists(report_dir):
     page = write_stage_outputs(params, base_dir=report_dir, progress=False)["html"].read_text()
     assert page.index('id="plots"') < page.index('id="evaluation"') < page.index('id="contact-sheet"')
     assert 'id="eval-table"' in page and 'id="ablation-table"' in page and "0.6111" in page
+
+
+def test_terminal_lines():
+    from curation.report.evaluation import eval_lines
+
+    lines = eval_lines(EVAL)
+    assert lines[0] == "held-out evaluation (reversed order, step 300): 3 clip(s), diffusion loss 0.5123, SSIM 0.400, PSNR 14.50 dB"
+    assert lines[1] == "  tier 1: 2 clip(s), loss 0.4111, SSIM 0.500" and lines[4] == "  tier 4: no held-out clip"
+    assert eval_lines({"error": "unreadable: x"}) == ["metrics/eval.json: unreadable: x"]
