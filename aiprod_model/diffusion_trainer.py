@@ -2,6 +2,11 @@
 
 Each phase has its own lr and batch size (the seed table scaled by train.lr_scale /
 train.batch_scale) and step count; one AdamW optimizer carries its moments across phases.
+Which data a phase trains on comes from the batch source: for the shard set,
+`shards.curriculum.schedule` in `curriculum.order` (curriculum / shuffled / reversed: the same
+clips and counts, steps, batch sizes and lrs, only the order of the tiers changes).  Clips of
+the held-out split never reach a step: the loader leaves them out and the trainer refuses a
+batch that holds one (`batches.HeldOutLeak`).
 Per step: encode the clip with the frozen VAE (posterior mean x scale_factor), draw t / noise /
 caption drop from the trainer's own generator, v-prediction MSE, grad clipping, EMA update.
 
@@ -29,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from aiprod_model.backbone import HybridBackbone
-from aiprod_model.batches import BatchSource, fit_video, flow_curve, source_state
+from aiprod_model.batches import BatchSource, check_not_heldout, fit_video, flow_curve, source_state
 from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer
 from aiprod_model.diffusion import diffusion_loss, resample_curve
 from aiprod_model.distributed import Dist, current, reset_run, restore_rank_state, save_run_checkpoint
@@ -55,7 +60,7 @@ def phase_plan(params: Params) -> list[Phase]:
     """The curriculum's per-phase lr / batch size / steps, scaled to this config."""
     tr = params.train
     return [
-        Phase(i, dict(ph.tiers), ph.lr * tr.lr_scale, max(1, round(ph.batch_size * tr.batch_scale)), ph.steps)
+        Phase(i, dict(ph.tiers), ph.lr * tr.lr_scale, ph.scaled_batch_size(tr.batch_scale), ph.steps)
         for i, ph in enumerate(params.curriculum.phases)
     ]
 
@@ -80,11 +85,15 @@ class _Replica:
 class DiffusionTrainer:
     """`dist`: the torchrun session (default: aiprod_model.distributed.current(), single process
     outside one).  `clip_log`: a directory; when set, every rank appends the clip ids of each
-    step's batch to clip_log/diffusion-rank<r>.jsonl (auditing the data split across ranks)."""
+    step's batch to clip_log/diffusion-rank<r>.jsonl (auditing the data split across ranks).
+    `heldout` / `heldout_digest`: the held-out split's clip ids (refused in any batch) and its
+    stable hash (part of the run hash)."""
 
     def __init__(self, params: Params, vae: VideoVAE, vae_manifest: dict[str, Any], out_dir: str | Path, metrics_dir: str | Path | None = None, progress: bool = True,
-                 dist: Dist | None = None, clip_log: str | Path | None = None):
+                 dist: Dist | None = None, clip_log: str | Path | None = None, heldout: frozenset[str] = frozenset(), heldout_digest: str = ""):
         self.params = params
+        self.heldout = frozenset(heldout)
+        self.heldout_digest = heldout_digest
         self.dist = dist or current()
         self.tp = params.train
         self.dp = params.model.diffusion
@@ -120,6 +129,7 @@ class DiffusionTrainer:
                 "curriculum": params.curriculum.model_dump(mode="json"),
                 "loader": params.loader.model_dump(mode="json"),
                 "vae": self.vae_ref,
+                "heldout": self.heldout_digest,
             }
         )
         if self.dp.flow_guidance and self.dp.flow_strength <= 0:
@@ -154,6 +164,8 @@ class DiffusionTrainer:
             "sample_size": {"frames": self.params.loader.frames, "size": self.params.loader.size},
             "scale_factor": self.scale_factor,
             "vae": self.vae_ref,
+            "curriculum_order": self.params.curriculum.order,
+            "heldout": self.heldout_digest,
             "phases": [asdict(p) | {"tiers": {str(k): v for k, v in p.tiers.items()}} for p in self.plan],
             "params_count": count_params(self.model),
         } | (extra or {})
@@ -263,6 +275,7 @@ class DiffusionTrainer:
                     for batch, it, rows in self._batches(source, phase):
                         if max_steps is not None and self.step >= max_steps:
                             return self.finish(live, bar, t0, n0, completed=False)
+                        check_not_heldout(batch, self.heldout)
                         loss = self.train_step(batch, phase.lr, rows)
                         if self.clip_log:
                             self.clip_log.write(self.step, phase.index + 1, batch.get("clip_id", []))

@@ -77,8 +77,11 @@ class TrainParams(Section):
     vae_steps: int = Field(200, ge=0)
     vae_lr: float = Field(2e-4, gt=0)
     vae_batch_size: int = Field(4, ge=1)
-    vae_eval_clips: int = Field(8, ge=1, description="held-out clips for the VAE SSIM/PSNR report")
-    vae_holdout: float = Field(0.1, ge=0, lt=1, description="share of clips (stable clip_id hash) kept out of VAE training for SSIM/PSNR")
+    vae_eval_clips: int = Field(8, ge=1, description="held-out clips reconstructed for the SSIM/PSNR in train_vae's own metrics")
+    vae_holdout: float = Field(0.1, ge=0, lt=1, description="share of each tier's clips (stable clip_id hash) held out of ALL training, VAE and diffusion: "
+                               "the one held-out split the evaluate stage scores (shards.curriculum.heldout_split); 0 = none")
+    holdout_min_per_tier: int = Field(1, ge=0, description="with vae_holdout > 0, each tier holds out at least this many clips (its lowest "
+                                      "hashes), but never its last training clip")
     lr_scale: float = Field(1.0, gt=0, description="multiplies every phase lr (scale the seed table to the config)")
     batch_scale: float = Field(1.0, gt=0, description="multiplies every phase batch size")
     warmup_steps: int = Field(20, ge=0, description="linear lr warmup at the start of training")
@@ -101,3 +104,23 @@ class SampleParams(Section):
     crf: int = Field(18, ge=0, le=51)
 
 
+
+
+class EvalParams(Section):
+    """The evaluate stage: held-out loss per tier (the clips of the train.vae_holdout split, never trained on)."""
+
+    timesteps: list[float] = Field([0.1, 0.3, 0.5, 0.7, 0.9], min_length=1, description="diffusion times t in (0, 1) the validation loss is measured at")
+    noise_seed: int = Field(0, description="seeds the fixed noise: one draw per (clip, window, timestep), whatever the batch or order")
+    windows_per_clip: int = Field(4, ge=1, le=64, description="fixed frame windows per held-out clip, evenly spaced over the clip")
+    max_clips_per_tier: int = Field(32, ge=1, description="held-out clips scored per tier (lowest clip_id hashes first; bounds the cost at scale)")
+    batch_size: int = Field(8, ge=1, description="windows per forward pass")
+    weights: Literal["ema", "model"] = Field("ema", description="which diffusion weights are scored: the EMA the sampler uses, or the raw model")
+
+    @model_validator(mode="after")
+    def _check(self) -> "EvalParams":
+        bad = [t for t in self.timesteps if not 0.0 < t < 1.0]
+        if bad:
+            raise ValueError(f"timesteps must lie strictly between 0 and 1, got {bad}")
+        if len(set(self.timesteps)) != len(self.timesteps):
+            raise ValueError(f"timesteps must be distinct, got {self.timesteps}")
+        return self

@@ -1,10 +1,13 @@
-"""The three DVC stages of the model, as library calls: train_vae, train_diffusion, sample.
+"""The DVC stages of the model, as library calls: train_vae, train_diffusion, evaluate, sample.
 
 They wire the trainers to the streaming shard loader (shards.loader): the VAE reads every
 tier (`make_tiers_loader`), the diffusion curriculum reads phase by phase
-(`make_phase_loader`, with the batch size already scaled by train.batch_scale).
+(`make_phase_loader`, with the batch size already scaled by train.batch_scale, in
+curriculum.order).  Both leave out the held-out split (`heldout_split`), which the evaluate
+stage scores (aiprod_model.evaluate).
 Outputs: <models_dir>/vae, <models_dir>/diffusion (checkpoint run directories),
-<metrics_dir>/train_vae, <metrics_dir>/train_diffusion (dvclive), <reports_dir>/samples.
+<metrics_dir>/train_vae, <metrics_dir>/train_diffusion (dvclive), <metrics_dir>/eval.json,
+<reports_dir>/samples.
 Both training stages run as one process or, under torchrun, as N data-parallel ranks
 (aiprod_model.distributed.session); `max_steps` stops early without a final checkpoint (a
 kill drill: the run resumes from its last checkpoint), `clip_log` records each rank's clips.
@@ -13,9 +16,7 @@ kill drill: the run resumes from its last checkpoint), `clip_log` records each r
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +34,31 @@ class EmptySource(list):
         self.reason = reason
 
 
-def shard_source(params: Params, shards_dir: str | Path | None = None) -> BatchSource:
-    """BatchSource over the shard set: phase None = all tiers (VAE), else curriculum phase index."""
+def heldout_split(params: Params, shards_dir: str | Path | None = None):
+    """The held-out split of the shard set (shards.curriculum.heldout_split with train.vae_holdout,
+    train.holdout_min_per_tier): never trained on, scored by the evaluate stage."""
+    from shards.loader import training_heldout
+    from shards.manifest import read_manifest
+
+    root = Path(shards_dir or params.paths.shards_dir)
+    return training_heldout(params, read_manifest(root), root)
+
+
+def shard_source(params: Params, shards_dir: str | Path | None = None, heldout=None) -> BatchSource:
+    """BatchSource over the shard set: phase None = all tiers (VAE), else curriculum phase index
+    (in params.curriculum.order).  Both leave out `heldout` (default: the params' split)."""
     from shards.curriculum import CurriculumError
     from shards.loader import make_phase_loader, make_tiers_loader
 
     root = Path(shards_dir or params.paths.shards_dir)
+    held = heldout if heldout is not None else heldout_split(params, root)
 
     def make(phase_index: int | None, batch_size: int, state: dict[str, Any] | None) -> Iterable[Batch]:
         try:
             if phase_index is None:
-                loader, _ = make_tiers_loader(params, root, state=state, batch_size=batch_size)
+                loader, _ = make_tiers_loader(params, root, state=state, batch_size=batch_size, heldout=held)
             else:
-                loader, _ = make_phase_loader(params, phase_index, root, state=state, batch_size=batch_size)
+                loader, _ = make_phase_loader(params, phase_index, root, state=state, batch_size=batch_size, heldout=held)
         except CurriculumError as exc:
             log.warning("%s", exc)
             return EmptySource(str(exc))
@@ -54,63 +67,63 @@ def shard_source(params: Params, shards_dir: str | Path | None = None) -> BatchS
     return make
 
 
-def eval_batches(params: Params, shards_dir: str | Path | None = None) -> Iterable[Batch]:
-    """A bounded pass over every tier for the VAE's held-out SSIM/PSNR (twice the sample count)."""
-    from shards.curriculum import CurriculumError
-    from shards.loader import make_tiers_loader
-    from shards.manifest import read_manifest
+def heldout_eval_batches(params: Params, heldout, shards_dir: str | Path | None = None) -> list[Batch]:
+    """train_vae's own SSIM/PSNR source: one fixed window of up to train.vae_eval_clips held-out clips (tiers in turn)."""
+    from aiprod_model.evaluate import first_per_clip, heldout_batches, read_heldout
 
     root = Path(shards_dir or params.paths.shards_dir)
-    total = int(read_manifest(root)["totals"]["samples"])
-    bs = params.train.vae_batch_size
-    try:
-        loader, _ = make_tiers_loader(params, root, batch_size=bs, loader_overrides={"seed": params.loader.seed + 1})
-    except CurriculumError as exc:
-        log.warning("VAE eval: %s", exc)
-        return []
-    return islice(loader, 2 * math.ceil(total / bs))
-
-
-def vae_holdout(params: Params) -> float:
-    """The VAE's held-out threshold over the tiered clips of paths.tiers_table (the clips the
-    shard set holds): train.vae_holdout, raised so that at least one clip is held out."""
-    from aiprod_model.batches import holdout_threshold
-
-    table = Path(params.paths.tiers_table)
-    if not table.exists():
-        log.warning("%s not found: held-out clips by hash only (train.vae_holdout=%s)", table, params.train.vae_holdout)
-        return params.train.vae_holdout
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(table, columns=["clip_id", "tier"])
-    ids = t.filter(pc.greater(t["tier"], 0))["clip_id"].to_pylist()
-    return holdout_threshold(ids, params.train.vae_holdout)
+    items = read_heldout(params, heldout, root, max_per_tier=params.train.vae_eval_clips, windows=3)
+    return heldout_batches(first_per_clip(items, params.train.vae_eval_clips), params.train.vae_batch_size)
 
 
 def run_train_vae(params: Params, progress: bool = True, *, max_steps: int | None = None, clip_log: str | Path | None = None) -> dict[str, Any]:
-    from aiprod_model.distributed import session
+    from aiprod_model.distributed import is_main_process, session
     from aiprod_model.vae_trainer import VAETrainer
 
+    held = heldout_split(params)
+    if is_main_process():
+        log.info("%s", held.describe())
     with session(params.train.device) as dist:
         tr = VAETrainer(params, Path(params.paths.models_dir) / "vae", Path(params.paths.metrics_dir) / "train_vae", progress=progress, dist=dist,
-                        clip_log=clip_log, holdout=vae_holdout(params))
+                        clip_log=clip_log, heldout=held.clip_ids, heldout_digest=held.digest())
         tr.try_resume()
-        return tr.train(shard_source(params), eval_batches(params), max_steps=max_steps)
+        return tr.train(shard_source(params, heldout=held), heldout_eval_batches(params, held), max_steps=max_steps)
 
 
 def run_train_diffusion(params: Params, progress: bool = True, *, max_steps: int | None = None, clip_log: str | Path | None = None) -> dict[str, Any]:
+    from aiprod_model.checkpoint import CheckpointError
     from aiprod_model.diffusion_trainer import DiffusionTrainer
     from aiprod_model.distributed import session
     from aiprod_model.runtime import resolve_device
     from aiprod_model.vae_trainer import load_vae
 
     models = Path(params.paths.models_dir)
+    held = heldout_split(params)
     with session(params.train.device) as dist:
         vae, manifest = load_vae(models / "vae", dist.device(resolve_device(params.train.device)))
-        tr = DiffusionTrainer(params, vae, manifest, models / "diffusion", Path(params.paths.metrics_dir) / "train_diffusion", progress=progress, dist=dist, clip_log=clip_log)
+        if manifest["meta"].get("heldout") != held.digest():
+            raise CheckpointError(f"{models / 'vae'}: the VAE was trained with another held-out split than this shard set's; re-run train_vae")
+        tr = DiffusionTrainer(params, vae, manifest, models / "diffusion", Path(params.paths.metrics_dir) / "train_diffusion", progress=progress, dist=dist,
+                              clip_log=clip_log, heldout=held.clip_ids, heldout_digest=held.digest())
         tr.try_resume()
-        return tr.train(shard_source(params), max_steps=max_steps)
+        return tr.train(shard_source(params, heldout=held), max_steps=max_steps)
+
+
+def run_evaluate(params: Params) -> dict[str, Any]:
+    """The evaluate stage: held-out diffusion loss and VAE SSIM/PSNR per tier -> metrics/eval.json."""
+    import torch
+
+    from aiprod_model.evaluate import evaluate_run
+    from aiprod_model.runtime import resolve_device, setup_torch
+    from curation.io.atomic import write_json
+
+    setup_torch(params.train.seed, params.train.threads)
+    models = Path(params.paths.models_dir)
+    held = heldout_split(params)
+    with torch.inference_mode():
+        doc = evaluate_run(params, held, params.paths.shards_dir, models / "vae", models / "diffusion", resolve_device(params.train.device))
+    write_json(Path(params.paths.metrics_dir) / "eval.json", doc)
+    return doc
 
 
 def run_sample(params: Params) -> list[dict[str, Any]]:

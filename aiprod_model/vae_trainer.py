@@ -1,17 +1,17 @@
 """VAE trainer: reconstruction + beta-KL on clips from every tier, SSIM/PSNR on held-out clips.
 
-Held-out clips are chosen by a stable hash of clip_id (`train.vae_holdout`, raised so that at
-least one clip of the shard set is held out, see `batches.holdout_threshold`): they are removed
-from every training batch and the first `train.vae_eval_clips` of them seen by the eval source
-are reconstructed at the end.  The latent scale factor the diffusion model uses (1 / std of the
+Held-out clips: the project's one held-out split (`shards.curriculum.heldout_split`: per tier,
+a stable hash of clip_id, `train.vae_holdout` / `train.holdout_min_per_tier`) is left out by the
+training loader; the trainer refuses any batch that still holds one (`batches.HeldOutLeak`).
+At the end up to `train.vae_eval_clips` clips of the eval source (the held-out clips, one fixed
+window each: `aiprod_model.evaluate.heldout_batches`) are reconstructed for SSIM/PSNR; the
+evaluate stage scores every held-out clip per tier.  The latent scale factor the diffusion model uses (1 / std of the
 posterior means over the last `train.loss_window` steps) is stored in the VAE manifest.
 Checkpoints and resume work as in the diffusion trainer (weights, optimizer, generator, loader).
 
 Under torchrun (aiprod_model.distributed) the VAE is wrapped in DDP and each rank trains on its
-share of train.vae_batch_size (the global batch).  A batch is only trained on when every rank
-has at least one non-held-out clip in it (else every rank skips it, as a single process skips
-an all-held-out batch); losses and the latent statistics are summed over ranks, and the
-held-out evaluation merges the clips every rank reconstructed from its own part of the data.
+share of train.vae_batch_size (the global batch); losses and the latent statistics are summed
+over ranks.  Every rank evaluates the same (deterministic) held-out windows; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from aiprod_model.batches import BatchSource, fit_video, is_heldout, select, source_state
+from aiprod_model.batches import BatchSource, check_not_heldout, fit_video, source_state
 from aiprod_model.checkpoint import flatten_optimizer, load_checkpoint, read_manifest, unflatten_optimizer
 from aiprod_model.distributed import Dist, current, reset_run, restore_rank_state, save_run_checkpoint
 from aiprod_model.metrics import psnr, ssim
@@ -74,13 +74,14 @@ class VAETrainer:
     """`dist` / `clip_log`: as for DiffusionTrainer (clip_log/vae-rank<r>.jsonl)."""
 
     def __init__(self, params: Params, out_dir: str | Path, metrics_dir: str | Path | None = None, progress: bool = True,
-                 dist: Dist | None = None, clip_log: str | Path | None = None, holdout: float | None = None):
-        """`holdout`: the held-out hash threshold (`batches.holdout_threshold` over the shard set's
-        clips, so a small corpus still holds out one clip); default train.vae_holdout."""
+                 dist: Dist | None = None, clip_log: str | Path | None = None, heldout: frozenset[str] = frozenset(), heldout_digest: str = ""):
+        """`heldout`: clip ids of the held-out split (a batch holding one is refused);
+        `heldout_digest`: its stable hash (`HeldOut.digest`), part of the run hash."""
         self.params = params
         self.dist = dist or current()
         self.tp = params.train
-        self.holdout = self.tp.vae_holdout if holdout is None else float(holdout)
+        self.heldout = frozenset(heldout)
+        self.heldout_digest = heldout_digest
         self.out_dir = Path(out_dir)
         self.metrics_dir = Path(metrics_dir) if metrics_dir else None
         self.progress = progress and self.dist.is_main
@@ -104,7 +105,7 @@ class VAETrainer:
                 "model": self.resolved.to_json()["vae"],
                 "train": {k: v for k, v in self.tp.model_dump(mode="json").items() if k.startswith("vae") or k in ("seed", "device", "weight_decay", "grad_clip", "warmup_steps", "loss_window")},
                 "loader": self.params.loader.model_dump(mode="json"),
-                "holdout": self.holdout,
+                "heldout": self.heldout_digest,
             }
         )
 
@@ -121,6 +122,7 @@ class VAETrainer:
             "latent_stats": self.latent_stats,
             "scale_factor": self.scale_factor,
             "eval": self.eval,
+            "heldout": self.heldout_digest,
             "model": self.resolved.to_json(),
             "params_count": count_params(self.model),
         } | (extra or {})
@@ -186,14 +188,14 @@ class VAETrainer:
             self.latent_stats = [a + b for a, b in zip(self.latent_stats, new_stats)]
         return parts
 
-    def _batches(self, source: BatchSource) -> Iterable[tuple[dict[str, Any], Any]]:
+    def _batches(self, source: BatchSource) -> Iterable[tuple[dict[str, Any], Any, int]]:
         state = self.loader_state
         while True:
             it = source(None, self.dist.local_batch(self.tp.vae_batch_size), state)
             got = False
-            for batch, _ in self.dist.lockstep(it):
+            for batch, rows in self.dist.lockstep(it):
                 got = True
-                yield batch, it
+                yield batch, it, rows
             if not got:
                 return
             state = None
@@ -208,22 +210,14 @@ class VAETrainer:
         completed = True
         try:
             if self.step < self.tp.vae_steps:
-                for batch, it in self._batches(source):
+                for batch, it, rows in self._batches(source):
                     if max_steps is not None and self.step >= max_steps:
                         completed = False
                         break
-                    keep = [not is_heldout(str(c), self.holdout) for c in batch["clip_id"]]
-                    sub = select(batch, keep)
-                    rows = 0 if sub is None else int(sub["video"].shape[0])
-                    if self.dist.active:  # train only when every rank has a clip left; all ranks agree
-                        empty, rows = self.dist.all_reduce_sum([sub is None, rows])
-                        if empty:
-                            continue
-                    elif sub is None:
-                        continue
-                    parts = self.train_step(sub, int(rows))
+                    check_not_heldout(batch, self.heldout)
+                    parts = self.train_step(batch, rows)
                     if self.clip_log:
-                        self.clip_log.write(self.step, None, sub.get("clip_id", []))
+                        self.clip_log.write(self.step, None, batch.get("clip_id", []))
                     self.loader_state = source_state(it)
                     self.windows.add("loss", parts["loss"])
                     recent.append(parts)
@@ -261,34 +255,23 @@ class VAETrainer:
 
     @torch.no_grad()
     def evaluate(self, eval_source: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        """SSIM / PSNR of posterior-mean reconstructions of up to vae_eval_clips held-out clips."""
+        """SSIM / PSNR of posterior-mean reconstructions of the first train.vae_eval_clips distinct
+        clips of `eval_source` (the held-out windows).  Deterministic: every rank gets the same."""
         self.model.eval()
         seen: set[str] = set()
-        scores: list[tuple[str, float, float]] = []
+        ssims: list[float] = []
+        psnrs: list[float] = []
         for batch in eval_source:
-            keep = [is_heldout(str(c), self.holdout) and str(c) not in seen for c in batch["clip_id"]]
-            sub = select(batch, keep)
-            if sub is None:
-                continue
-            for i, cid in enumerate(sub["clip_id"]):
-                if len(seen) >= self.tp.vae_eval_clips:
-                    break
+            for i, cid in enumerate(batch["clip_id"]):
+                if len(seen) >= self.tp.vae_eval_clips or str(cid) in seen:
+                    continue
                 seen.add(str(cid))
-                video = self.prepare(sub["video"][i : i + 1])
-                with autocast(self.device):
-                    recon = self.model.decode(self.model.encode(video).mean).float()
-                scores.append((str(cid), float(ssim(recon, video)), float(psnr(recon, video))))
+                video = self.prepare(batch["video"][i : i + 1])
+                recon = self.model.decode(self.model.encode(video).mean).float()
+                ssims.append(float(ssim(recon, video)))
+                psnrs.append(float(psnr(recon, video)))
             if len(seen) >= self.tp.vae_eval_clips:
                 break
-        if self.dist.active:  # every rank scored clips of its own part: merge them, rank by rank in turn
-            per_rank = self.dist.all_gather_object(scores)
-            merged: dict[str, tuple[str, float, float]] = {}
-            for i in range(max(len(r) for r in per_rank)):
-                for r in per_rank:
-                    if i < len(r) and len(merged) < self.tp.vae_eval_clips:
-                        merged.setdefault(r[i][0], r[i])
-            scores = list(merged.values())
-        ssims, psnrs = [s for _, s, _ in scores], [p for _, _, p in scores]
         if not ssims:
             return {"clips": 0, "reason": "no held-out clip in the eval source"}
         return {"clips": len(ssims), "ssim": sum(ssims) / len(ssims), "psnr": sum(psnrs) / len(psnrs)}

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from aiprod_model.params import ModelParams, SampleParams, TrainParams
+from aiprod_model.params import EvalParams, ModelParams, SampleParams, TrainParams
 from curation.params_base import ParamsError, Section, deep_merge, section_hash  # noqa: F401  (re-exported: every stage imports them from here)
 
 
@@ -262,6 +262,10 @@ class PhaseParams(Section):
     batch_size: int = Field(16, ge=1)
     steps: int = Field(100, ge=0)
 
+    def scaled_batch_size(self, batch_scale: float) -> int:
+        """The phase's global batch size x train.batch_scale (at least 1): what the trainer and the schedule use."""
+        return max(1, round(self.batch_size * batch_scale))
+
 
 def _seed_phases() -> list[PhaseParams]:
     # Seed curriculum: 1 = 30 h simple; 2 = 20 h new + 10 h replay; 3 = 30 h + 10 h replay; 4 = 20 h edge; 5 = refinement.
@@ -287,8 +291,18 @@ class LoaderParams(Section):
     decode_threads: int = Field(1, ge=0, description="decord threads per clip (0 = decord decides)")
 
 
+CURRICULUM_ORDERS = ("curriculum", "shuffled", "reversed")
+
+
 class CurriculumParams(Section):
     phases: list[PhaseParams] = Field(default_factory=_seed_phases)
+    order: Literal["curriculum", "shuffled", "reversed"] = Field(
+        "curriculum",
+        description="the order the tiers are seen in (an ablation knob; see shards/curriculum.py `schedule`): "
+        "'curriculum' = the phases as written; 'shuffled' = every phase draws from all of the curriculum's data in proportion "
+        "to its share; 'reversed' = the curriculum's sample stream played backwards (with equal phase sizes phase k trains on "
+        "phase n+1-k's data). Same clips and per-clip counts, steps, batch sizes and lr schedule in every order",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "CurriculumParams":
@@ -326,6 +340,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     sample: SampleParams = SampleParams()
+    eval: EvalParams = EvalParams()
     report: ReportParams = ReportParams()
 
 

@@ -15,6 +15,8 @@ Window: `frames` frames, `stride` apart, starting at a random frame drawn from t
 given numpy Generator.  Clips shorter than the window: with `short_clips="pad"` the
 frames that exist (every `stride`-th) are used and the last one is repeated to fill
 the window (`valid` tells how many are real); with `"skip"` the clip is rejected.
+`decode_windows` cuts several fixed windows (evenly spaced starts, no randomness) from one
+decode: the evaluation's held-out windows.
 """
 
 from __future__ import annotations
@@ -81,6 +83,43 @@ def decode_window(
     arr = vr.get_batch(uniq.tolist()).asnumpy()[inverse]
     del vr
     return np.ascontiguousarray(_center_crop(arr, size)), valid
+
+
+def window_starts(num_frames: int, frames: int, stride: int, count: int) -> list[int]:
+    """Up to `count` distinct window starts evenly spaced over the clip ([0] for a short clip)."""
+    span = (frames - 1) * stride + 1
+    last = max(0, num_frames - span)
+    return sorted({int(round(x)) for x in np.linspace(0, last, max(1, count))}) if last > 0 else [0]
+
+
+def decode_windows(
+    mp4: bytes,
+    *,
+    frames: int,
+    stride: int,
+    size: int,
+    count: int,
+    short_clips: str = "pad",
+    threads: int = 1,
+) -> list[tuple[np.ndarray, int]]:
+    """Fixed windows (`window_starts`) of one clip: [(uint8 (T, size, size, 3) RGB, real frames)].
+    A clip shorter than one window gives one padded window, or raises ShortClip with "skip"."""
+    vr = decord.VideoReader(io.BytesIO(mp4), num_threads=threads)
+    n = len(vr)
+    span = (frames - 1) * stride + 1
+    if n < span:
+        idx, valid = window_indices(n, frames, stride, np.random.default_rng(0), short_clips)  # no randomness: the clip is short
+        windows = [(idx, valid)]
+    else:
+        windows = [(s + stride * np.arange(frames), frames) for s in window_starts(n, frames, stride, count)]
+    uniq, inverse = np.unique(np.concatenate([w for w, _ in windows]), return_inverse=True)
+    arr = _center_crop(vr.get_batch(uniq.tolist()).asnumpy(), size)
+    del vr
+    out, at = [], 0
+    for idx, valid in windows:
+        out.append((np.ascontiguousarray(arr[inverse[at : at + frames]]), int(valid)))
+        at += frames
+    return out
 
 
 def to_model_range(arr: np.ndarray) -> np.ndarray:

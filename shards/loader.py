@@ -9,11 +9,15 @@ API
         ckpt["data"] = loader.state_dict()  # == state.to_dict(), JSON-serializable
     # later: make_phase_loader(params, phase_index, shards_dir, state=ckpt["data"]) continues
 
-`phase_index` is 0-based into `params.curriculum.phases`.  `batch_size` defaults to the
-phase's `batch_size`, `num_workers` to `params.loader.num_workers`; `loader_overrides`
-(a dict) replaces fields of `params.loader` (frames, size, ...).  `make_tiers_loader`
-is the same for an explicit tier mix without curriculum (e.g. VAE training on all tiers).
-Both return `(PhaseLoader, LoaderState)`; `loader.plan.describe()` prints the phase's mix.
+`phase_index` is 0-based into `params.curriculum.phases`; the phase's sources and exact
+sample counts come from `shards.curriculum.schedule` in `params.curriculum.order`.  `batch_size`
+defaults to the phase's `batch_size`, `num_workers` to `params.loader.num_workers`;
+`loader_overrides` (a dict) replaces fields of `params.loader` (frames, size, ...).
+`make_tiers_loader` is the same for an explicit tier mix without curriculum (e.g. VAE training
+on all tiers).  Both return `(PhaseLoader, LoaderState)`; `loader.plan.describe()` prints the
+phase's mix.  Both leave out the held-out clips (`shards.curriculum.heldout_split` with
+`train.vae_holdout` / `train.holdout_min_per_tier`, or the `heldout` argument): a training
+loader never yields one.
 
 Sample (one dict per clip; the default DataLoader collate batches it, all shapes fixed):
 
@@ -31,13 +35,23 @@ Sample (one dict per clip; the default DataLoader collate batches it, all shapes
 
 How samples are drawn
 ---------------------
-Each source of the phase plan (`shards.curriculum.plan_phase`: new tiers + replay pools)
-is its own WebDataset pipeline (shards listed by the manifest -> per-epoch seeded shard
-shuffle -> `wds.split_by_node` / `wds.split_by_worker` -> tar -> samples -> replay filter
-on `tier_rank` -> seeded shuffle buffer).  A mixing iterator picks the source of every
-sample with a seeded generator according to the plan's shares; every source repeats
-epoch after epoch, so the stream is infinite.  Only then is the chosen sample decoded
-(decord, `shards.decode`) with a random temporal window seeded by the sample's position.
+Each source of the phase plan (new tiers + replay pools) is its own WebDataset pipeline
+(shards listed by the manifest -> per-epoch seeded shard shuffle -> `wds.split_by_node` /
+`wds.split_by_worker` -> tar -> samples -> filter on `tier_rank` (replay pools, held-out
+clips) -> seeded shuffle buffer).  Its seeds depend on the pool (`SourceSpec.pool`), not on
+the phase, and a phase starts each pool where the run's earlier phases left it (the plan's
+`offsets`), so a pool is one continuous stream over the whole run and the clips a run sees
+depend only on how many samples it takes from each pool.  Every source repeats epoch after
+epoch, so the stream is infinite.
+
+Mixing: the plan's exact counts (a curriculum phase: its budget of steps x batch) form one
+period, shuffled with a seed per (phase, period); worker stream g of G reads positions
+g, g+G, g+2G, ... of the periodic sequence.  In one process with num_workers 0 a phase that
+takes exactly its budget gets exactly its counts; with G streams each reads its share of
+the same sequence (exact when the budget splits evenly).  Plans without counts (the tiers
+loader) use periods of 1024 samples apportioned by the shares.  Only then is the chosen
+sample decoded (decord, `shards.decode`) with a random temporal window seeded by the
+sample's position.
 
 Workers: shards are split across (node, worker) when a source has at least as many
 shards as there are workers in total; otherwise every worker reads the whole source
@@ -46,13 +60,13 @@ them, in a worker-specific order), so `num_workers` may exceed the shard count.
 
 Determinism and resume
 ----------------------
-Everything random is seeded from (loader.seed, phase, source, epoch, node, worker,
+Everything random is seeded from (loader.seed, phase, pool, epoch, node, worker,
 position), so each worker's stream is a pure function of the params, the shard set and
 num_workers.  `LoaderState` records phase, seed, num_workers and, per worker, the stream
 position just after the last sample the trainer received (each sample carries its worker
 and position to the main process; `PhaseLoader` strips these two bookkeeping keys from
 the batch).  Restoring fast-forwards each worker to its position: the source choices are
-replayed from the seeded generator, each source is placed at its epoch and offset (whole
+recomputed from the seeded periods, each source is placed at its epoch and offset (whole
 epochs are skipped arithmetically from the manifest counts, the offset inside the epoch
 by reading but not decoding samples), and the crop of every sample is seeded by position.
 * num_workers = 0: exact: the continued stream equals the tail of the uninterrupted one.
@@ -87,15 +101,15 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from curation.config import LoaderParams, Params
 from curation.io.hashing import sha256_file
-from shards.curriculum import PhasePlan, SourceSpec, plan_phase, plan_sources
+from shards.curriculum import CurriculumError, HeldOut, PhasePlan, SourceSpec, apportion, heldout_split, phase_budgets, plan_sources, schedule
 from shards.decode import ShortClip, decode_window, to_model_range
 from shards.manifest import read_manifest, shard_path
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: exact-count periodic mixing, pool streams continuing across phases
 WORKER_KEY, POS_KEY = "_stream_worker", "_stream_pos"  # bookkeeping keys, removed by PhaseLoader
-_CHOICE_BLOCK = 1024  # source choices are drawn in fixed blocks, so fast-forward reproduces them exactly
+_CHOICE_BLOCK = 1024  # mixing period of plans without exact counts (the tiers loader)
 
 
 class ShardIntegrityError(RuntimeError):
@@ -186,8 +200,10 @@ class _WorkerCtx:
 class _SourceStream:
     """Infinite stream of raw (undecoded) samples of one source, for one worker, from a start count."""
 
-    def __init__(self, root: Path, spec: SourceSpec, ctx: _WorkerCtx, seed: int, phase: int, shuffle_buffer: int):
-        self.root, self.spec, self.ctx, self.seed, self.phase = root, spec, ctx, seed, phase
+    def __init__(self, root: Path, spec: SourceSpec, ctx: _WorkerCtx, seed: int, shuffle_buffer: int):
+        self.root, self.spec, self.ctx, self.seed = root, spec, ctx, seed
+        self.pool = spec.pool  # seeds follow the pool, so its stream continues across phases
+        self.excluded = frozenset(spec.excluded)
         self.shuffle_buffer = shuffle_buffer
         self.entries = sorted(spec.shards, key=lambda e: int(e["index"]))
         n_shards, n_samples = len(self.entries), spec.samples
@@ -202,7 +218,7 @@ class _SourceStream:
 
     def _epoch_entries(self, epoch: int) -> list[dict[str, Any]]:
         order = list(self.entries)
-        random.Random(derive_seed(self.seed, self.phase, self.spec.name, "shards", epoch)).shuffle(order)
+        random.Random(derive_seed(self.seed, self.pool, "shards", epoch)).shuffle(order)
         return order
 
     def epoch_length(self, epoch: int) -> int:
@@ -231,7 +247,8 @@ class _SourceStream:
     def _select(self, src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for s in src:
             meta = json.loads(s["json"])
-            if int(meta.get("tier_rank", -1)) >= self.spec.min_rank:
+            rank = int(meta.get("tier_rank", -1))
+            if rank >= self.spec.min_rank and rank not in self.excluded:
                 s["_meta"] = meta
                 yield s
 
@@ -252,7 +269,7 @@ class _SourceStream:
         if self.mode == "samples":
             ds = ds.compose(self._split_samples)
         if self.shuffle_buffer > 1:
-            sseed = derive_seed(self.seed, self.phase, self.spec.name, "buffer", epoch, self.ctx.rank, self.ctx.worker, self.ctx.workers)
+            sseed = derive_seed(self.seed, self.pool, "buffer", epoch, self.ctx.rank, self.ctx.worker, self.ctx.workers)
             ds = ds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, seed=sseed)
         return ds
 
@@ -270,6 +287,45 @@ class _SourceStream:
             epoch, offset = epoch + 1, 0
 
 
+# ----------------------------------------------------------------------------- mixing
+class _Mixer:
+    """Source index of every position of worker stream g (of G): position i reads entry g + i*G of
+    the periodic sequence whose period holds each source exactly counts[s] times, shuffled with a
+    seed per (phase, period) shared by all streams."""
+
+    def __init__(self, plan: PhasePlan, seed: int, g: int, total: int):
+        counts = list(plan.counts) if plan.counts and sum(plan.counts) > 0 else apportion(_CHOICE_BLOCK, [s.weight for s in plan.sources])
+        self.base = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        self.period = len(self.base)
+        self.nsrc = len(counts)
+        self.seed, self.phase, self.g, self.total = seed, plan.phase_index, g, total
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def _perm(self, p: int) -> np.ndarray:
+        if self._cache is None or self._cache[0] != p:
+            rng = np.random.default_rng(derive_seed(self.seed, self.phase, "mix", p))
+            self._cache = (p, rng.permutation(self.base))
+        return self._cache[1]
+
+    def source_at(self, i: int) -> int:
+        p, o = divmod(self.g + i * self.total, self.period)
+        return int(self._perm(p)[o])
+
+    def counts_before(self, start: int) -> np.ndarray:
+        """Samples each source gave at positions 0 .. start-1 of this stream."""
+        out = np.zeros(self.nsrc, dtype=np.int64)
+        if start <= 0:
+            return out
+        last = self.g + (start - 1) * self.total
+        for p in range(last // self.period + 1):
+            lo = p * self.period
+            first = lo + (self.g - lo) % self.total
+            q = np.arange(first, min(lo + self.period, last + 1), self.total)
+            if len(q):
+                out += np.bincount(self._perm(p)[q - lo], minlength=self.nsrc)
+        return out
+
+
 # ----------------------------------------------------------------------------- dataset
 class CurriculumStream(IterableDataset):
     """Infinite, seeded mix of the plan's sources, decoded to the documented sample dict."""
@@ -282,45 +338,30 @@ class CurriculumStream(IterableDataset):
         self.seed = int(seed)
         self.text_dim = int(text_dim)
         self.state: LoaderState | None = None
-        weights = np.array([s.weight for s in plan.sources], dtype=np.float64)
-        self.cum = np.cumsum(weights / weights.sum())
-        self.cum[-1] = 1.0
         self.skipped = 0  # per process: samples dropped (short clips with short_clips=skip, undecodable)
 
     def resume_from(self, state: LoaderState | None) -> None:
         self.state = state
-
-    def _choices(self, rng: np.random.Generator) -> np.ndarray:
-        return np.searchsorted(self.cum, rng.random(_CHOICE_BLOCK), side="right").clip(0, len(self.cum) - 1)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rank, world, worker, workers = wds.utils.pytorch_worker_info()
         ctx = _WorkerCtx(rank, world, worker, workers)
         phase = self.plan.phase_index
         start = self.state.start_of(worker) if self.state is not None else 0
-        mix_rng = np.random.default_rng(derive_seed(self.seed, phase, "mix", rank, worker, workers))
-        # fast-forward the source choices and count how many samples each source already gave
-        per_source = np.zeros(len(self.plan.sources), dtype=np.int64)
-        pos = 0
-        choices = self._choices(mix_rng)
-        while pos + _CHOICE_BLOCK <= start:
-            per_source += np.bincount(choices, minlength=len(per_source))
-            pos += _CHOICE_BLOCK
-            choices = self._choices(mix_rng)
-        per_source += np.bincount(choices[: start - pos], minlength=len(per_source))
+        mixer = _Mixer(self.plan, self.seed, ctx.g, ctx.total)
+        # fast-forward: how many samples each source already gave, plus what earlier phases took
+        per_source = mixer.counts_before(start)
+        offsets = self.plan.offsets or (0,) * len(self.plan.sources)
         streams = [
-            _SourceStream(self.root, spec, ctx, self.seed, phase, self.lp.shuffle_buffer).iterate(int(per_source[i]))
+            _SourceStream(self.root, spec, ctx, self.seed, self.lp.shuffle_buffer).iterate(len(range(ctx.g, int(offsets[i]), ctx.total)) + int(per_source[i]))
             for i, spec in enumerate(self.plan.sources)
         ]
         i = start
         while True:
-            src = int(choices[i - pos])
+            src = mixer.source_at(i)
             raw = next(streams[src])
             sample = self._decode(raw, self.plan.sources[src], derive_seed(self.seed, phase, "window", rank, worker, workers, i))
             i += 1
-            if i - pos >= _CHOICE_BLOCK:
-                pos += _CHOICE_BLOCK
-                choices = self._choices(mix_rng)
             if sample is not None:
                 sample[WORKER_KEY] = worker
                 sample[POS_KEY] = i
@@ -419,6 +460,11 @@ def _loader_params(params: Params, overrides: dict[str, Any] | None) -> LoaderPa
     return LoaderParams.model_validate({**params.loader.model_dump(), **overrides})
 
 
+def training_heldout(params: Params, manifest: dict[str, Any], shards_dir: str | Path) -> HeldOut:
+    """The held-out split the training loaders leave out (train.vae_holdout, train.holdout_min_per_tier)."""
+    return heldout_split(manifest, shards_dir, params.train.vae_holdout, params.train.holdout_min_per_tier)
+
+
 def _build(params: Params, plan: PhasePlan, manifest: dict[str, Any], shards_dir: str | Path, state: Any, batch_size: int,
            num_workers: int | None, verify: bool | None, overrides: dict[str, Any] | None) -> tuple[PhaseLoader, LoaderState]:
     lp = _loader_params(params, overrides)
@@ -443,13 +489,21 @@ def make_phase_loader(
     num_workers: int | None = None,
     verify: bool | None = None,
     loader_overrides: dict[str, Any] | None = None,
+    heldout: HeldOut | None = None,
 ) -> tuple[PhaseLoader, LoaderState]:
-    """Loader of curriculum phase `phase_index` (0-based); see the module docstring.
+    """Loader of curriculum phase `phase_index` (0-based) in `params.curriculum.order`; see the module docstring.
 
-    `loader_overrides` replaces fields of `params.loader` (e.g. {"frames": 16, "size": 128})."""
+    `loader_overrides` replaces fields of `params.loader` (e.g. {"frames": 16, "size": 128}).
+    `heldout`: the clips left out (default: the params' split of this shard set).
+    Raises CurriculumError when the shard set cannot serve the phase."""
     shards_dir = Path(shards_dir or params.paths.shards_dir)
     manifest = read_manifest(shards_dir)
-    plan = plan_phase(params.curriculum, phase_index, manifest)
+    if not 0 <= phase_index < len(params.curriculum.phases):
+        raise CurriculumError(f"phase index {phase_index} out of range: the curriculum has {len(params.curriculum.phases)} phase(s) (0-based)")
+    held = heldout if heldout is not None else training_heldout(params, manifest, shards_dir)
+    plan = schedule(params.curriculum, manifest, phase_budgets(params.curriculum, params.train.batch_scale), held)[phase_index]
+    if isinstance(plan, CurriculumError):
+        raise plan
     bs = batch_size if batch_size is not None else params.curriculum.phases[phase_index].batch_size
     return _build(params, plan, manifest, shards_dir, state, bs, num_workers, verify, loader_overrides)
 
@@ -464,9 +518,12 @@ def make_tiers_loader(
     num_workers: int | None = None,
     verify: bool | None = None,
     loader_overrides: dict[str, Any] | None = None,
+    heldout: HeldOut | None = None,
 ) -> tuple[PhaseLoader, LoaderState]:
-    """Loader over an explicit tier mix (default: all tiers, equal weight); no curriculum, no replay."""
+    """Loader over an explicit tier mix (default: all tiers, equal weight); no curriculum, no replay.
+    `heldout`: the clips left out (default: the params' split of this shard set)."""
     shards_dir = Path(shards_dir or params.paths.shards_dir)
     manifest = read_manifest(shards_dir)
-    plan = plan_sources(tiers or {t: 1.0 for t in (1, 2, 3, 4, 5)}, manifest)
+    held = heldout if heldout is not None else training_heldout(params, manifest, shards_dir)
+    plan = plan_sources(tiers or {t: 1.0 for t in (1, 2, 3, 4, 5)}, manifest, heldout=held)
     return _build(params, plan, manifest, shards_dir, state, batch_size, num_workers, verify, loader_overrides)

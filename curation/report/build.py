@@ -23,6 +23,8 @@ class ReportPaths:
     shard_manifest: Path | None = None
     clips_root: Path | None = None
     base_dir: Path = Path(".")
+    eval_json: Path | None = None  # the evaluate stage's metrics/eval.json (section shown when it exists)
+    ablation_json: Path | None = None  # benchmarks/bench_curriculum.py's result (reports/ablation/ablation.json)
 
     @classmethod
     def from_params(cls, params: Params, base_dir: str | Path = ".") -> ReportPaths:
@@ -35,6 +37,8 @@ class ReportPaths:
             shard_manifest=base / p.shards_dir / "manifest.json",
             clips_root=base / p.clips_dir,
             base_dir=base,
+            eval_json=base / p.metrics_dir / "eval.json",
+            ablation_json=base / p.reports_dir / "ablation" / "ablation.json",
         )
 
 
@@ -60,6 +64,7 @@ def build_plots(inputs: ReportInputs, summary: dict[str, Any]) -> dict[str, byte
 
 def build_html(inputs: ReportInputs, summary: dict[str, Any], params: ReportParams, paths: ReportPaths, progress: bool = True) -> str:
     from curation.report.contact_sheet import build_contact_sheet
+    from curation.report.evaluation import evaluation_section, load_json
     from curation.report.html_page import render_html
 
     sheet = build_contact_sheet(
@@ -74,7 +79,9 @@ def build_html(inputs: ReportInputs, summary: dict[str, Any], params: ReportPara
     sources = {"tiers": str(paths.tiers)}
     if paths.rejects is not None:
         sources["rejects"] = str(paths.rejects)
-    return render_html(summary, build_plots(inputs, summary), sheet, params.contact_sheet_frames, params.max_listed_rejects, sources)
+    extra = evaluation_section(load_json(paths.eval_json), load_json(paths.ablation_json))
+    return render_html(summary, build_plots(inputs, summary), sheet, params.contact_sheet_frames, params.max_listed_rejects, sources,
+                       extra_sections=[extra] if extra else None)
 
 
 def write_stage_outputs(params: Params, base_dir: str | Path = ".", progress: bool = True) -> dict[str, Path]:

@@ -20,8 +20,11 @@ and the rejected files by reason.
                   difficulty histogram by tier, motion vs CLIP scatter, hours
                   per tier, a contact sheet of sampled frames for a few clips
                   per tier (a clip that cannot be read shows its error instead),
-                  the difficulty formula, the rejected files, and a red banner
-                  when any score came from random-init model weights.
+                  the difficulty formula, the rejected files, a red banner
+                  when any score came from random-init model weights, and the
+                  held-out evaluation per tier when metrics/eval.json exists
+                  (plus the curriculum ablation's table and loss-vs-step plot
+                  when reports/ablation/ablation.json exists).
 
 Paths default to params.yaml (paths.tiers_table, paths.rejects_table,
 paths.metrics_dir, paths.shards_dir, paths.clips_dir); contact-sheet size comes
@@ -85,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_dir=Path(args.metrics_dir) if args.metrics_dir else defaults.metrics_dir,
         shard_manifest=Path(args.shard_manifest) if args.shard_manifest else defaults.shard_manifest,
         clips_root=Path(args.clips_dir) if args.clips_dir else defaults.clips_root,
+        eval_json=defaults.eval_json,
+        ablation_json=defaults.ablation_json,
     )
     try:
         inputs = load(paths)
@@ -105,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"wrote {args.json}", markup=False, highlight=False)
     if args.json != "-":  # the table goes to stdout unless stdout carries the JSON
         print_summary(summary, Console())
+        from curation.report.evaluation import eval_lines, load_json
+
+        ev = load_json(paths.eval_json)
+        for line in eval_lines(ev) if ev is not None else []:
+            print(line)
     return 0
 
 

@@ -297,13 +297,17 @@ def render_html(
     frames: int,
     max_listed_rejects: int,
     sources: dict[str, str] | None = None,
+    extra_sections: list[tuple[str, str, str]] | None = None,
 ) -> str:
-    """The complete page as a string (deterministic for the same arguments)."""
+    """The complete page as a string (deterministic for the same arguments).
+
+    `extra_sections`: (id, title, html) sections placed after the plots (e.g. the held-out evaluation)."""
     metrics = _metrics(summary)
     sections = [
         ("tiers", "Tiers", _cards(summary) + _tier_table(summary)),
         ("formula", "Difficulty formula", _formula(summary)),
         ("plots", "Plots", _plots(plots)),
+        *(extra_sections or []),
         ("contact-sheet", "Contact sheet", _contact_sheet(sheet, frames)),
     ]
     for key, _ in SUMMARY_SECTIONS:

@@ -100,3 +100,61 @@ def test_train_and_sample_from_shards(shard_dir, tmp_path):
     assert main(["un coche rojo en la calle", "-o", str(dest), "--params", str(params_file), "--steps", "2", "--seed", "3"]) == 0
     assert ffprobe(dest)["codec_name"] == "h264"
     assert main(["x", "--params", str(params_file), "--model-dir", str(tmp_path / "nowhere")]) == 1
+
+
+def _clip_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_orders_train_on_the_same_clips_never_heldout_and_evaluate(shard_dir, tmp_path):
+    """curriculum / shuffled / reversed on a real shard set: the same clips the same number of times
+    (phases in another order), no held-out clip in any VAE or diffusion batch, and a deterministic
+    per-tier evaluation of exactly the held-out clips."""
+    from collections import Counter
+
+    from aiprod_model.stages import (
+        heldout_split,
+        run_evaluate,
+        run_train_diffusion,
+        run_train_vae,
+    )
+
+    base = stage_params(tmp_path, shard_dir)
+    held = heldout_split(base)
+    n_held = len(held.clip_ids)
+    assert all(len(held.clips[t]) >= 1 and held.train_clips[t] >= 1 for t in (1, 2, 3, 4, 5)) and n_held == 6  # tier 2: two hashes < 0.3
+    assert run_train_vae(base, progress=False, clip_log=tmp_path / "vae-clips")["eval"]["clips"] == 2  # train.vae_eval_clips
+    vae_seen = {c for rec in _clip_log(tmp_path / "vae-clips" / "vae-rank0.jsonl") for c in rec["clips"]}
+    assert vae_seen and not vae_seen & held.clip_ids
+    runs, evals = {}, {}
+    for order in ("curriculum", "shuffled", "reversed"):
+        p = stage_params(tmp_path, shard_dir).model_copy(update={"curriculum": base.curriculum.model_copy(update={"order": order})})
+        s = run_train_diffusion(p, progress=False, clip_log=tmp_path / f"clips-{order}")
+        assert s["completed"] and s["steps"] == 10 and not s["skipped_phases"]
+        runs[order] = _clip_log(tmp_path / f"clips-{order}" / "diffusion-rank0.jsonl")
+        evals[order] = run_evaluate(p)
+        first = (tmp_path / "metrics" / "eval.json").read_bytes()
+        assert run_evaluate(p) == evals[order] and (tmp_path / "metrics" / "eval.json").read_bytes() == first  # same checkpoint, same numbers
+    counts = {o: Counter(c for rec in r for c in rec["clips"]) for o, r in runs.items()}
+    assert counts["curriculum"] == counts["shuffled"] == counts["reversed"]
+    assert not set(counts["curriculum"]) & held.clip_ids
+    tier = {r["clip_id"]: r["tier"] for r in _rows(shard_dir)}
+    phase_tiers = {o: [{tier[c] for rec in r if rec["phase"] == k for c in rec["clips"]} for k in range(1, 6)] for o, r in runs.items()}
+    assert phase_tiers["curriculum"][0] == {1} and phase_tiers["curriculum"][4] == {5}
+    assert phase_tiers["reversed"][0] <= {4, 5} and phase_tiers["reversed"][4] == {1}  # the hardest data first
+    assert phase_tiers["shuffled"][0] != {1}
+    for order, doc in evals.items():
+        assert doc["diffusion"]["curriculum_order"] == order and doc["diffusion"]["step"] == 10
+        assert doc["overall"]["clips"] == n_held and doc["heldout"]["split"] == held.digest()
+        for t in ("1", "2", "3", "4", "5"):
+            e = doc["tiers"][t]
+            assert e["clips"] == len(held.clips[int(t)]) and e["windows"] >= e["clips"] and e["loss"] > 0 and -1 <= e["ssim"] <= 1 and e["psnr"] > 0  # SSIM of a barely trained VAE can be just below 0
+            assert set(e["loss_by_t"]) == {"t0.1", "t0.3", "t0.5", "t0.7", "t0.9"}
+    assert evals["curriculum"]["tiers"]["1"]["ssim"] == evals["reversed"]["tiers"]["1"]["ssim"]  # one VAE for every order
+    assert len({doc["overall"]["loss"] for doc in evals.values()}) == 3  # ... but three diffusion models
+
+
+def _rows(shard_dir: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(shard_dir.parent / "tiers.parquet", columns=["clip_id", "tier"]).to_pylist()

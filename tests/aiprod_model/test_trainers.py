@@ -129,16 +129,23 @@ def test_vae_resume_matches(tmp_path):
         assert torch.equal(v, c.model.state_dict()[k]), k
 
 
-def test_holdout_threshold_holds_out_at_least_one_clip():
-    from aiprod_model.batches import holdout_threshold, is_heldout
+def test_trainers_refuse_a_batch_with_a_heldout_clip(trained_vae, tmp_path):
+    """The last guard: a batch source that leaks a held-out clip stops training before the step."""
+    from aiprod_model.batches import HeldOutLeak
 
-    ids = [f"clip{i:03d}" for i in range(12)]
-    for frac in (0.01, 0.1, 0.3):
-        t = holdout_threshold(ids, frac)
-        held = [c for c in ids if is_heldout(c, t)]
-        assert t >= frac and 1 <= len(held) < len(ids)
-        assert held == [c for c in ids if is_heldout(c, t)]  # stable
-    many = [f"c{i}" for i in range(2000)]
-    assert holdout_threshold(many, 0.1) == 0.1  # enough clips: the plain hash share
-    assert 150 < sum(is_heldout(c, 0.1) for c in many) < 250
-    assert holdout_threshold(ids, 0.0) == 0.0 and holdout_threshold(ids[:1], 0.1) == 0.1
+    leaked = "syn-000001-1"  # a clip of source()'s second batch
+    vae_tr = VAETrainer(tiny_params(), tmp_path / "vae", None, progress=False, heldout=frozenset({leaked}))
+    vae_tr.try_resume()
+    with pytest.raises(HeldOutLeak, match=leaked):
+        vae_tr.train(source())
+    assert vae_tr.step == 1  # the first batch trained, the second was refused
+    vae, man = load_vae(trained_vae[0] / "vae")
+    d = DiffusionTrainer(tiny_params(), vae, man, tmp_path / "diff", None, progress=False, heldout=frozenset({"syn-000000-0"}))
+    d.try_resume()
+    with pytest.raises(HeldOutLeak, match="syn-000000-0"):
+        d.train(source())
+    assert d.step == 0
+    # the split is part of the run: another split never resumes a checkpoint
+    a = DiffusionTrainer(tiny_params(), vae, man, tmp_path / "d2", None, progress=False, heldout_digest="a")
+    b = DiffusionTrainer(tiny_params(), vae, man, tmp_path / "d2", None, progress=False, heldout_digest="b")
+    assert a.run_hash != b.run_hash

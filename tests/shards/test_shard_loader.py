@@ -168,3 +168,17 @@ def test_short_clips_are_padded_or_skipped(shard_set, dataset):
     loader, _ = make_tiers_loader(params(frames=8, size=8, short_clips="skip"), shard_set, {2: 1.0}, batch_size=4)
     got = {c for b in take(loader, 3) for c in b["clip_id"]}
     assert got and not got & short and all(int(v) == 8 for b in take(loader, 1) for v in b["frames_valid"])
+
+
+def test_training_loaders_leave_out_the_heldout_split(shard_set, dataset):
+    from shards.curriculum import HeldOut, heldout_split
+
+    p = parse_params({"loader": {"frames": 1, "size": 8, "shuffle_buffer": 4}, "train": {"vae_holdout": 0.2, "holdout_min_per_tier": 1}})
+    held = heldout_split(read_manifest(shard_set), shard_set, 0.2, 1)
+    assert all(len(held.clips[t]) >= 1 for t in (1, 2, 3, 4, 5))
+    tiered = {r["clip_id"] for r in dataset["rows"] if r["tier"] in (1, 2, 3, 4, 5)}
+    loader, _ = make_tiers_loader(p, shard_set, batch_size=8)  # default: the params' split
+    seen = {c for b in take(loader, 10) for c in b["clip_id"]}
+    assert seen == tiered - held.clip_ids  # every training clip, no held-out one
+    loader, _ = make_tiers_loader(p, shard_set, batch_size=8, heldout=HeldOut.empty())
+    assert {c for b in take(loader, 10) for c in b["clip_id"]} == tiered  # nothing left out on request
