@@ -52,7 +52,7 @@ import numpy as np
 from pydantic import Field
 
 from curation.params_base import Section
-from curation.score.signals import resize_width
+from curation.media.cuts import resize_width
 
 
 class OverlayParams(Section):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from curation.config import CutParams
+from curation.media.cuts import CutDetector, resize_width
 from curation.score import signals as sig
 from curation.score.content import FLAGS, ContentMeter, ContentParams, content_flags, is_screen_like, picture_stats
 from curation.score.flow import make_dis
@@ -20,26 +22,26 @@ FONT = sc.font_file()
 def measure(path) -> tuple[list[str], dict]:
     """The score pass's view: CLIP frames (1/s, max 16) -> pictures; flow pairs (4/s, 160 px) -> pairs; every frame -> cuts."""
     meter, dis = ContentMeter(), make_dis("fast")
-    cuts = sig.CutScanner(64, 0.35, 3.0, 0.10)
+    cuts = CutDetector.from_params(CutParams())  # the score pass's residual-cut detector, default params
     flow_means = []
     with ClipVideo(path) as video:
         n, fps = video.num_frames, video.avg_fps
         starts, clip_idx = set(flow_pair_starts(n, fps, 4.0)), set(clip_frame_indices(n, fps, 1.0, 16))
         first = None
         for i, rgb in video.iter_frames():
-            cuts.add(rgb)
+            cuts.update_rgb(rgb)
             if i in clip_idx:
                 meter.add_picture(rgb)
             if i in starts or (i - 1) in starts:
-                small = sig.resize_width(sig.to_grey(rgb), 160)
+                small = resize_width(sig.to_grey(rgb), 160)
                 if (i - 1) in starts and first is not None:
                     flow = dis.calc(first, small, None)
                     flow_means.append(float(np.hypot(flow[..., 0], flow[..., 1]).mean()) / 160 * fps)
                     meter.add_pair(first, small)
                 if i in starts:
                     first = small
-    summary = meter.summary() | {"cuts": cuts.cuts()}
-    return content_flags(summary, cuts.cuts(), float(np.mean(flow_means))), summary
+    summary = meter.summary() | {"cuts": cuts.cuts}
+    return content_flags(summary, cuts.cuts, float(np.mean(flow_means))), summary
 
 
 @pytest.fixture(scope="module")
