@@ -37,6 +37,7 @@ CLIPS = pa.schema(
         pa.field("source_fps", pa.float64()),
         pa.field("source_duration_s", pa.float64()),
         pa.field("source_rotation", pa.int32()),  # display-matrix rotation applied when normalizing
+        pa.field("crop_box", pa.list_(pa.int32())),  # [x, y, w, h] of the picture inside black bars (letterbox / pillarbox), source pixels after autorotate, all even; cropped before normalizing (width/height are the picture's); null when no bars (curation/media/blackbars.py)
         pa.field("has_audio", pa.bool_()),
         pa.field("source_cuts", pa.int32()),  # hard cuts the detector found in the whole source
         pa.field("source_dropped_segments", pa.int32()),  # segments of the source shorter than min_clip_seconds (not written)
