@@ -297,7 +297,11 @@ class ContentParams(Section):
 
 
 class DifficultyWeights(Section):
-    flow_mean: float = Field(0.35, ge=0)
+    """Weights of difficulty-v2's normalized components (the formula, scales and why these weights: curation/score/difficulty.py)."""
+
+    flow_mean: float = Field(0.0, ge=0, description="total optical flow; 0 by default: split into camera_speed + object_motion (v1 weighed it 0.35)")
+    camera_speed: float = Field(0.15, ge=0, description="camera motion (global similarity fit of the flow)")
+    object_motion: float = Field(0.20, ge=0, description="motion the camera model does not explain (subjects, parallax): harder to learn than camera motion")
     flow_p95: float = Field(0.15, ge=0)
     moving_fraction: float = Field(0.10, ge=0)
     semantic_change: float = Field(0.15, ge=0)
