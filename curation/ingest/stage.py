@@ -1,13 +1,16 @@
 """The ingest Stage: one source video in, its clip rows (or one reject row) out.
 
 Task: {"source_path": path relative to paths.raw, "path": absolute path,
-"source_sha256": sha256 of the bytes}.  Black bars are detected once per source
-(`curation.media.blackbars.detect_black_bars`, params `ingest.black_bars`: a few
-seeks and single-frame decodes, before the one full decode) and the picture inside
-them is what gets normalized; the box is recorded in every clip row (`crop_box`).  Output rows carry "_output": "clips" (a row
+"source_sha256": sha256 of the bytes}.  Output rows carry "_output": "clips" (a row
 of schemas.CLIPS: `clip_path` is `<paths.clips_dir>/<id[:2]>/<id>.mp4`) or
-"rejects" (a row of schemas.REJECTS).  Rejections about the input (`Rejected`) are
-rows and are reused by later runs; an unexpected exception escapes to the engine, so
+"rejects" (a row of schemas.REJECTS).
+
+Black bars are detected once per source (`curation.media.blackbars.detect_black_bars`,
+params `ingest.black_bars`: a few seeks and single-frame decodes, before the one full
+decode); the picture inside them is what gets normalized, and the box is recorded in
+every clip row of the source (`crop_box`).
+
+Rejections about the input (`Rejected`) are rows and are reused by later runs; an unexpected exception escapes to the engine, so
 that source gets an `internal_error` reject for this run and is tried again next run.
 """
 
