@@ -2,10 +2,14 @@
 existing per-clip score cost.
 
 Per-clip signals are timed on exactly the inputs the score pass has in hand (the clip is decoded
-once here, like `ScoreStage.measure`: grey flow-pair frames at flow.width and their DIS flow, the
+once here, like `MeasureStage.measure`: grey flow-pair frames at flow.width and their DIS flow, the
 full-size grey of each pair's first frame, the CLIP frames): the figure is the signal's own work,
-not a second decode.  The baseline is `ScoreStage.process` on the same clips (decode + CLIP
-ViT-S-32 random-init + DIS flow + cheap signals), and its part without CLIP.  Black bars are a
+not a second decode.  The baseline is the score chain on the same clips, one clip at a time:
+`MeasureStage.process` (decode + DIS flow + cuts + cheap signals + the three signals + CLIP frames)
+then `ClipEmbedStage.process` (ViT-S-32 random-init, 1 torch thread).  The percentages divide by
+the score pass WITHOUT the signals (MeasureStage with the three meters replaced by no-ops, + CLIP),
+as the figures before the signals were wired in did; the in-stage cost (MeasureStage with minus
+without) is printed too.  Black bars are a
 per-SOURCE ingest cost (a few seeks + single-frame decodes), shown against the ffmpeg decode floor
 of that source.  Also times cv2.estimateAffinePartial2D (RANSAC) on the same flow grid as the
 deterministic IRLS fit, for comparison.
@@ -53,6 +57,7 @@ def make_clips(root: Path, n: int, seconds: float, size: str, fps: int) -> list[
 
 def score_inputs(path: Path, flow_width: int, flow_fps: float, clip_fps: float, max_frames: int, preset: str) -> dict:
     """Decode once, keep what the score pass has per pair / per CLIP frame (benchmark only: kept in lists)."""
+    from curation.media.cuts import resize_width
     from curation.score import signals as sig
     from curation.score.flow import make_dis
     from curation.score.frames import ClipVideo, clip_frame_indices, flow_pair_starts
@@ -68,7 +73,7 @@ def score_inputs(path: Path, flow_width: int, flow_fps: float, clip_fps: float, 
                 pictures.append(rgb.copy())
             if i in starts or (i - 1) in starts:
                 full = sig.to_grey(rgb)
-                small = sig.resize_width(full, flow_width)
+                small = resize_width(full, flow_width)
                 if (i - 1) in starts and first is not None:
                     pairs.append((first, small, first_full, dis.calc(first, small, None)))
                 if i in starts:
@@ -137,35 +142,84 @@ def time_ransac(inp: dict) -> tuple[float, float]:
     return irls / n * 1000.0, ransac / n * 1000.0
 
 
-def baseline(clips: list[Path], fps: int, args) -> tuple[float, float]:
-    """(ms per clip of ScoreStage.process, of which not CLIP) with ViT-S-32 random init, 1 torch thread."""
+def _no_signal_meters():
+    """Stand-ins for the three meters inside MeasureStage that take every input and measure nothing
+    (their results are the empty ones), so the same pass can be timed without the signals."""
+    from curation.score.camera import CameraMotionMeter
+    from curation.score.content import ContentMeter
+    from curation.score.overlay import OverlayDetector
+
+    class NoCamera(CameraMotionMeter):
+        def add(self, flow, grey=None):
+            return None
+
+    class NoOverlay(OverlayDetector):
+        def add(self, grey):
+            return None
+
+    class NoContent(ContentMeter):
+        def add_picture(self, rgb):
+            return {}
+
+        def add_pair(self, first, second):
+            return False
+
+    return {"CameraMotionMeter": NoCamera, "OverlayDetector": NoOverlay, "ContentMeter": NoContent}
+
+
+def baseline(clips: list[Path], fps: int, args) -> dict[str, float]:
+    """ms per clip (best of --repeat per clip, mean over clips) of the score chain on one clip:
+    MeasureStage.process (decode, flow, cuts, cheap signals, camera / overlay / content, CLIP frames)
+    then ClipEmbedStage.process (ViT-S-32 random-init, 1 torch thread), and MeasureStage.process
+    again with the three signal meters replaced by no-ops (the score pass as it was without them)."""
+    from unittest import mock
+
     from curation.config import parse_params
-    from curation.score.stage import ScoreStage
+    from curation.score import measure as measure_mod
+    from curation.score.clip_model import resolve_precision, weights_label
+    from curation.score.clip_stage import ClipEmbedStage
+    from curation.score.measure import MeasureStage
 
-    params = parse_params({"score": {"clip": {"model": "ViT-S-32", "pretrained": None, "allow_random_init": True, "sample_fps": args.clip_fps, "max_frames": args.max_frames},
-                                     "flow": {"sample_fps": args.flow_fps}}})  # fmt: skip
-    stage = ScoreStage(params.score, clips[0].parent, threads=1)
-    stage.setup()
-    clip_time = 0.0
-    inner = stage.clip_signals
+    params = parse_params({"score": {"clip": {"model": "ViT-S-32", "pretrained": None, "allow_random_init": True, "sample_fps": args.clip_fps,
+                                              "max_frames": args.max_frames, "precision": args.precision},
+                                     "flow": {"sample_fps": args.flow_fps, "width": args.flow_width, "preset": args.preset}}})  # fmt: skip
+    weights, _ = weights_label(params.score.clip)
+    measure = MeasureStage(params.score, params.cuts, clips[0].parent, "bench")
+    embed = ClipEmbedStage(params.score.clip, weights, resolve_precision(args.precision, "cpu"), threads=1)
+    measure.setup()
+    embed.setup()
+    task = lambda p: {"clip_id": p.stem, "clip_path": str(p), "fps": float(fps)}  # noqa: E731
 
-    def timed(frames, caption):
-        nonlocal clip_time
-        t0 = time.perf_counter()
-        try:
-            return inner(frames, caption)
-        finally:
-            clip_time += time.perf_counter() - t0
+    def chain(p):
+        (row,) = measure.process(task(p))
+        assert row["score_error"] is None, row["score_error"]
+        embed.process(row)
 
-    stage.clip_signals = timed
-    task = lambda p: {"clip_id": p.stem, "clip_path": str(p), "fps": float(fps), "caption": None}  # noqa: E731
-    stage.process(task(clips[0]))  # warm-up
-    clip_time = 0.0
-    t = time.perf_counter()
+    def measure_only(p):
+        (row,) = measure.process(task(p))
+        assert row["score_error"] is None, row["score_error"]
+
+    def measure_without(p):
+        with mock.patch.multiple(measure_mod, **_no_signal_meters()):
+            measure_only(p)
+
+    chain(clips[0])  # warm-up (CLIP's first forward pass)
+    # with and without the signals timed in turns, clip by clip: load from other processes hits both alike
+    runs = {"chain": chain, "measure": measure_only, "measure_without": measure_without}
+    times: dict[str, list[float]] = {k: [] for k in runs}
     for p in clips:
-        assert stage.process(task(p))[0]["score_error"] is None
-    wall = (time.perf_counter() - t) / len(clips) * 1000.0
-    return wall, wall - clip_time / len(clips) * 1000.0
+        best_ms = {k: float("inf") for k in runs}
+        for _ in range(args.repeat):
+            for k, fn in runs.items():
+                t = time.perf_counter()
+                fn(p)
+                best_ms[k] = min(best_ms[k], (time.perf_counter() - t) * 1000.0)
+        for k in runs:
+            times[k].append(best_ms[k])
+    out: dict = {k: statistics.mean(v) for k, v in times.items()}
+    out["clip"] = out["chain"] - out["measure"]
+    out["precision"] = embed.precision
+    return out
 
 
 def bench_blackbars(root: Path, seconds: float, repeat: int) -> list[tuple[str, float, float, object]]:
@@ -202,12 +256,13 @@ def main() -> int:
     ap.add_argument("--preset", default="fast", help="DIS preset (score.flow.preset)")
     ap.add_argument("--repeat", type=int, default=3, help="best of N timings per signal")
     ap.add_argument("--source-seconds", type=float, default=60.0, help="length of the black-bar sources")
-    ap.add_argument("--no-baseline", action="store_true", help="skip the ScoreStage baseline (loads CLIP)")
+    ap.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16"], help="CLIP precision of the baseline (fp32: as before score.clip.precision existed)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the score-chain baseline (loads CLIP)")
     args = ap.parse_args()
 
     import cv2
 
-    cv2.setNumThreads(1)  # as ScoreStage does
+    cv2.setNumThreads(1)  # as MeasureStage.setup does
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "clips").mkdir()
@@ -224,9 +279,11 @@ def main() -> int:
             irls.append(a)
             ransac.append(b)
             pairs.append(len(inp["pairs"]))
-        base = base_rest = None
+        base = base_rest = b = None
         if not args.no_baseline:
-            base, base_rest = baseline(clips, args.fps, args)
+            b = baseline(clips, args.fps, args)
+            base_rest = b["measure_without"]  # the score pass without the signals and without CLIP
+            base = base_rest + b["clip"]  # ... with CLIP
         total = sum(statistics.mean(v) for v in per.values())
         print(f"\nper clip ({statistics.mean(pairs):.0f} flow pairs, best of {args.repeat}):")
         hdr = f"{'signal':<10} {'ms/clip':>8}"
@@ -239,8 +296,12 @@ def main() -> int:
             if base is not None:
                 line += f" {100 * ms / base:>10.1f}% {100 * ms / base_rest:>19.1f}%"
             print(line)
-        if base is not None:
-            print(f"baseline ScoreStage.process (ViT-S-32 random-init, 1 thread): {base:.0f} ms/clip, without CLIP {base_rest:.0f} ms/clip")
+        if b is not None:
+            print(f"baseline: score chain without the signals (MeasureStage, meters no-op + ClipEmbedStage ViT-S-32 random-init {b['precision']}, 1 thread): "
+                  f"{base:.0f} ms/clip, without CLIP {base_rest:.0f} ms/clip")
+            extra = b["measure"] - b["measure_without"]
+            print(f"wired in: MeasureStage.process {b['measure']:.0f} ms/clip with the signals vs {b['measure_without']:.0f} without: +{extra:.0f} ms "
+                  f"(+{100 * extra / base:.1f}% of score, +{100 * extra / base_rest:.1f}% without CLIP); whole chain {b['chain']:.0f} ms/clip")  # fmt: skip
         print(f"global-motion fit per pair: IRLS (ours, deterministic) {statistics.mean(irls):.2f} ms; cv2.estimateAffinePartial2D RANSAC {statistics.mean(ransac):.2f} ms")
         print("\nblack bars (per source, ingest):")
         for label, ms, floor, box in bench_blackbars(root, args.source_seconds, args.repeat):

@@ -71,6 +71,24 @@ class CutParams(Section):
     window: int = Field(16, ge=1, le=1000, description="pairs in the running mean of recent distances")
 
 
+class BlackBarParams(Section):
+    """Letterbox / pillarbox detection before normalizing (ingest.black_bars; curation/media/blackbars.py)."""
+
+    enabled: bool = Field(True, description="detect bars and crop them off (false: normalize the whole frame)")
+    samples: int = Field(8, ge=1, le=64, description="frames decoded at evenly spaced times of the source")
+    analysis_width: int = Field(960, ge=64, le=4096, description="frames wider than this are downscaled for the analysis (box precision: one analysis px, rounded inward)")
+    black_level: float = Field(32.0, ge=0, le=128, description="a bar line's mean luma (0..255) is at most this")
+    flat_std: float = Field(4.0, ge=0, le=64, description="... and its standard deviation at most this")
+    min_bar: float = Field(0.01, ge=0, lt=0.5, description="bars thinner than this share of the side are ignored")
+    min_picture: float = Field(0.3, gt=0, le=1, description="the picture keeps at least this share of each side; a frame with less is dark")
+    agree_share: float = Field(0.5, gt=0, le=1, description="share of the non-dark frames that must measure the same bar")
+    tolerance: float = Field(0.01, ge=0, lt=0.5, description="... within this share of the side (at least 2 px)")
+    edge_contrast: float = Field(24.0, ge=0, le=255, description="the line inside a bar has pixels at least this much brighter than the bar ...")
+    edge_coverage: float = Field(0.25, gt=0, le=1, description="... on at least this share of the line, in at least one frame")
+    min_frames: int = Field(2, ge=1, description="frames that are not dark needed for an answer (fewer samples: all of them)")
+    timeout_s: float = Field(120.0, gt=0, description="for decoding all the samples")
+
+
 class IngestParams(Section):
     extensions: list[str] = [".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"]
     fps: float = Field(16.0, gt=0, le=60, description="training frame rate of normalized clips")
@@ -81,6 +99,7 @@ class IngestParams(Section):
     min_clip_seconds: float = Field(1.0, gt=0)
     max_clip_seconds: float = Field(10.0, gt=0)
     ffmpeg_threads: int = Field(1, ge=0, description="threads per ffmpeg process (0 = ffmpeg decides)")
+    black_bars: BlackBarParams = Field(default_factory=BlackBarParams, description="letterbox / pillarbox detection; the picture inside is cropped before normalizing")
 
     @model_validator(mode="after")
     def _check(self) -> "IngestParams":
@@ -203,8 +222,87 @@ class FlowParams(Section):
     moving_threshold: float = Field(0.002, ge=0, description="per-pixel flow (fraction of width per frame-pair) counted as moving")
 
 
+class CameraParams(Section):
+    """Global-motion fit and camera-motion labels (score.camera; curation/score/camera.py)."""
+
+    grid_step: int = Field(4, ge=1, le=64, description="grid spacing of the flow samples, px at the flow width")
+    margin: float = Field(0.05, ge=0, lt=0.4, description="share of width/height left out at every border")
+    irls_iterations: int = Field(10, ge=1, le=50, description="at most this many reweighting steps of the robust fit")
+    sigma_floor_px: float = Field(0.05, gt=0, description="lower bound of the residual scale, px (a perfect fit is not divided by 0)")
+    texture_min: float = Field(2.0, ge=0, description="grid points whose local mean luma gradient (grey levels / px at the flow width) is below this are left out (DIS flow in flat areas is guesswork)")
+    texture_min_points: int = Field(24, ge=4, description="when fewer grid points than this are textured, all are used ...")
+    texture_min_share: float = Field(0.2, ge=0, le=1, description="... or fewer than this share of them")
+    zero_px: float = Field(0.15, gt=0, description="static hypothesis: points moving at most this many px count as still")
+    inlier_px: float = Field(0.5, gt=0, description="residual up to this many px (at the flow width) is an inlier ...")
+    inlier_rel: float = Field(0.25, ge=0, description="... or up to this share of the model flow at that point")
+    static_speed: float = Field(0.025, gt=0, description="camera_speed (width/s) below which the camera is static")
+    still_pair_share: float = Field(0.5, gt=0, le=1, description="static also when at least this share of the pairs are below static_speed on their own")
+    complex_inlier_share: float = Field(0.5, gt=0, le=1, description="mean inlier share below which the motion is complex")
+    shake_min_speed: float = Field(0.05, gt=0, description="mean |translation| (width/s) at least this for shake")
+    shake_min_flips: float = Field(0.3, gt=0, le=1, description="share of consecutive pairs whose translation reverses")
+    shake_max_net: float = Field(0.4, gt=0, le=1, description="|mean translation| / mean |translation| at most this for shake")
+    dominance: float = Field(1.5, ge=1, description="dominant component / second component at least this")
+    min_consistency: float = Field(0.7, gt=0.5, le=1, description="share of the dominant component's motion that has its sign")
+
+
+class OverlayParams(Section):
+    """Persistent overlay detection (score.overlay; curation/score/overlay.py)."""
+
+    width: int = Field(256, ge=64, le=1024, description="analysis width; frames are downscaled (area) to it")
+    lag: int = Field(2, ge=1, le=16, description="each frame is compared with the one fed this many frames earlier")
+    edge_threshold: float = Field(20.0, gt=0, description="Sobel magnitude / 8 (grey levels per px) of an edge pixel")
+    still_tol: float = Field(8.0, ge=0, description="luma change (0..255) at most this: the pixel stayed")
+    change_tol: float = Field(10.0, ge=0, description="luma change above this: the pixel changed")
+    changed_min_rate: float = Field(0.2, gt=0, le=1, description="a pixel counts as changing when it changed in at least this share of comparisons")
+    min_changing_share: float = Field(0.3, gt=0, le=1, description="below this share of changing pixels the answer is unknown (too still)")
+    min_comparisons: int = Field(4, ge=1, description="fewer comparisons: unknown")
+    density_window: int = Field(7, ge=1, le=63, description="px (at the analysis width) of the persistence density window")
+    density_min: float = Field(0.06, gt=0, le=1, description="mean persistence in the window for an overlay candidate pixel")
+    peak_density_min: float = Field(0.2, gt=0, le=1, description="a candidate region must reach this density somewhere (a drawn overlay is persistent on most of its edges)")
+    join_px: int = Field(15, ge=1, le=127, description="closing rectangle width that joins candidate pixels (height join_px // 3)")
+    min_area: float = Field(0.001, ge=0, le=1, description="smallest kept box, share of the frame")
+    max_area: float = Field(0.35, gt=0, le=1, description="largest kept box, share of the frame")
+    ring_px: int = Field(6, ge=1, le=64, description="width of the ring around a candidate whose change is measured")
+    ring_change_min: float = Field(0.3, ge=0, le=1, description="mean changed rate of the ring for a kept overlay")
+    max_boxes: int = Field(4, ge=1, le=32, description="boxes reported, largest first")
+
+    @model_validator(mode="after")
+    def _check(self) -> "OverlayParams":
+        if self.min_area > self.max_area:
+            raise ValueError(f"min_area ({self.min_area}) must not exceed max_area ({self.max_area})")
+        if self.still_tol > self.change_tol:
+            raise ValueError(f"still_tol ({self.still_tol}) must not exceed change_tol ({self.change_tol}): a pixel cannot both stay and change")
+        return self
+
+
+class ContentParams(Section):
+    """Content flags screen / still / slideshow (score.content; curation/score/content.py)."""
+
+    flat_tol: int = Field(1, ge=0, le=32, description="3x3 grey range (max - min) at most this is flat")
+    dark_level: int = Field(20, ge=-1, le=255, description="pixels this dark or darker are left out of the flat statistics (bars, night, clipped black); -1 keeps all")
+    edge_threshold: float = Field(24.0, gt=0, description="Sobel magnitude / 8 (grey levels per px) of a strong edge")
+    screen_flat: float = Field(0.45, ge=0, le=1, description="UI: flat_share at least this ...")
+    screen_flat_levels: float = Field(0.6, ge=0, le=1, description="... and the 4 commonest grey levels cover at least this share of the flat pixels ...")
+    screen_min_edges: float = Field(0.005, ge=0, le=1, description="... and edge_share at least this (text, borders)")
+    blocky_axis: float = Field(0.85, ge=0, le=1, description="pixel art / HUD: axis_share at least this ...")
+    blocky_min_edges: float = Field(0.03, ge=0, le=1, description="... with edge_share at least this ...")
+    blocky_flat: float = Field(0.3, ge=0, le=1, description="... and flat_share at least this")
+    screen_min_share: float = Field(0.5, gt=0, le=1, description="share of screen-like pictures for the screen flag")
+    change_tol: float = Field(12.0, ge=0, description="grey levels (flow-width frames) a pixel must change by to count as changed")
+    static_changed: float = Field(0.002, ge=0, le=1, description="a static pair has at most this share of changed pixels")
+    slide_tol: float = Field(24.0, ge=0, description="thumbnail grey difference that counts as a different picture ...")
+    slide_change_share: float = Field(0.5, gt=0, le=1, description="... on at least this share of the thumbnail")
+    still_min_share: float = Field(1.0, gt=0, le=1, description="share of static pairs for the still flag")
+    still_max_flow: float = Field(0.01, ge=0, description="flow_mean (width/s) at most this for the still flag")
+    slideshow_min_static: float = Field(0.5, gt=0, le=1, description="share of static pairs for the slideshow flag")
+
+
 class DifficultyWeights(Section):
-    flow_mean: float = Field(0.35, ge=0)
+    """Weights of difficulty-v2's normalized components (the formula, scales and why these weights: curation/score/difficulty.py)."""
+
+    flow_mean: float = Field(0.0, ge=0, description="total optical flow; 0 by default: split into camera_speed + object_motion (v1 weighed it 0.35)")
+    camera_speed: float = Field(0.15, ge=0, description="camera motion (global similarity fit of the flow)")
+    object_motion: float = Field(0.20, ge=0, description="motion the camera model does not explain (subjects, parallax): harder to learn than camera motion")
     flow_p95: float = Field(0.15, ge=0)
     moving_fraction: float = Field(0.10, ge=0)
     semantic_change: float = Field(0.15, ge=0)
@@ -222,6 +320,9 @@ class DifficultyWeights(Section):
 class ScoreParams(Section):
     clip: ClipModelParams = ClipModelParams()
     flow: FlowParams = FlowParams()
+    camera: CameraParams = Field(default_factory=CameraParams, description="camera motion from the DIS flow: label, camera speed, object motion")
+    overlay: OverlayParams = Field(default_factory=OverlayParams, description="persistent overlays (logos, tickers, burned-in subtitles)")
+    content: ContentParams = Field(default_factory=ContentParams, description="content flags: screen, still, slideshow")
     weights: DifficultyWeights = DifficultyWeights()
     dedup_threshold: float = Field(0.97, gt=0, le=1.0, description="similarity above which two clips are near-duplicates (CLIP cosine; thumbnail similarity with random-init CLIP)")
     threads: int = Field(0, ge=0, description="torch threads per worker (0: cpu_count // engine.workers)")

@@ -37,6 +37,7 @@ CLIPS = pa.schema(
         pa.field("source_fps", pa.float64()),
         pa.field("source_duration_s", pa.float64()),
         pa.field("source_rotation", pa.int32()),  # display-matrix rotation applied when normalizing
+        pa.field("crop_box", pa.list_(pa.int32())),  # [x, y, w, h] of the picture inside black bars (letterbox / pillarbox), source pixels after autorotate, all even; cropped before normalizing (width/height are the picture's); null when no bars (curation/media/blackbars.py)
         pa.field("has_audio", pa.bool_()),
         pa.field("source_cuts", pa.int32()),  # hard cuts the detector found in the whole source
         pa.field("source_dropped_segments", pa.int32()),  # segments of the source shorter than min_clip_seconds (not written)
@@ -101,7 +102,28 @@ SCORES = pa.schema(
         pa.field("sharpness", pa.float64()),  # variance of the Laplacian (grey CLIP frames, clip resolution)
         pa.field("exposure", pa.float64()),  # (1 - clipped share) x (1 - |mean luma - 0.5|), 0..1
         pa.field("thumb_signature", pa.list_(pa.float32())),  # 4 RGB 8x8 thumbnails (768 values 0..255), dedup fallback
+        # camera motion (curation/score/camera.py): robust similarity fit of each flow pair; speeds in frame width per second
+        pa.field("camera_motion", pa.string()),  # static | pan_left | pan_right | tilt_up | tilt_down | zoom_in | zoom_out | rotate | shake | complex; null without flow pairs
+        pa.field("camera_motion_confidence", pa.float64()),  # 0..1, of the label (see the rules in camera.py)
+        pa.field("camera_speed", pa.float64()),  # mean |camera model flow| (width/s): how fast the camera moves the picture
+        pa.field("object_motion", pa.float64()),  # mean |flow - camera model flow| (width/s): motion the camera does not explain (subjects, parallax)
+        pa.field("camera_inlier_share", pa.float64()),  # mean share of flow points the camera model explains (low: complex)
+        pa.field("pan_speed", pa.float64()),  # net signed components (width/s): > 0 pans right ...
+        pa.field("tilt_speed", pa.float64()),  # ... tilts up ...
+        pa.field("zoom_speed", pa.float64()),  # ... zooms in (ln(scale) x mean radius) ...
+        pa.field("rotation_speed", pa.float64()),  # ... rotates clockwise (angle x mean radius)
+        # persistent overlays (curation/score/overlay.py): logos, watermarks, tickers, burned-in subtitles
+        pa.field("overlay_fraction", pa.float64()),  # share of the frame their boxes cover, 0..1; 0.0 none found; null unknown (too still to tell, or too short)
+        pa.field("overlay_box", pa.list_(pa.float32())),  # the largest box, [x, y, w, h] relative to the frame (0..1); null when none / unknown
+        pa.field("overlay_boxes", pa.list_(pa.list_(pa.float32()))),  # every kept box (largest first, at most score.overlay.max_boxes); [] none; null unknown
+        # content (curation/score/content.py)
+        pa.field("content_flags", pa.list_(pa.string()), nullable=False),  # sorted subset of screen | still | slideshow; [] when none (or not measured)
+        pa.field("screen_share", pa.float64()),  # share of the CLIP frames that look like a screen (UI, text on flat colours, pixel art)
+        pa.field("static_share", pa.float64()),  # share of the flow pairs in which (almost) no pixel changed
+        pa.field("slide_changes", pa.int32()),  # times a held still picture was replaced by another one (cut or dissolve)
         pa.field("n_flow_mean", pa.float64()),  # normalized components, 0..1 (curation/score/difficulty.py)
+        pa.field("n_camera_speed", pa.float64()),
+        pa.field("n_object_motion", pa.float64()),
         pa.field("n_flow_p95", pa.float64()),
         pa.field("n_moving_fraction", pa.float64()),
         pa.field("n_semantic_change", pa.float64()),
@@ -128,6 +150,9 @@ SCORE_MEASURES = pa.schema(
         "clip_id", "score_error", "clip_model", "clip_weights", "clip_precision", "frames_decoded", "clip_frames", "flow_pairs",
         "clip_embedding", "semantic_change", "flow_mean", "flow_p95", "moving_fraction", "flow_curve", "temporal_noise",
         "spatial_complexity", "cuts", "cut_density", "sharpness", "exposure", "thumb_signature",
+        "camera_motion", "camera_motion_confidence", "camera_speed", "object_motion", "camera_inlier_share",
+        "pan_speed", "tilt_speed", "zoom_speed", "rotation_speed", "overlay_fraction", "overlay_box", "overlay_boxes",
+        "content_flags", "screen_share", "static_share", "slide_changes",
     )] + [pa.field("params_hash", pa.string(), nullable=False)]  # the measure params hash
 )  # fmt: skip
 

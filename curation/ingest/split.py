@@ -1,7 +1,9 @@
 """Cut one source into normalized clips in a single decode pass.
 
 One ffmpeg decoder streams yuv420p frames (already at the target fps and size:
-no RGB conversion anywhere); each frame goes through the hard-cut detector
+no RGB conversion anywhere; when the source has black bars, the decoder crops the
+picture inside them first, `crop=` before `scale=`, and the normalized size is that of
+the picture: `curation.media.blackbars.crop_plan`); each frame goes through the hard-cut detector
 (`curation.media.cuts`, on small thumbnails of its planes) and then into the
 current clip's ffmpeg encoder.  A clip ends at a hard cut, at `max_clip_seconds`, or at the end
 of the video; a finished clip shorter than `min_clip_seconds` is deleted and
@@ -20,6 +22,7 @@ from curation.config import CutParams, IngestParams
 from curation.ingest.naming import clip_file, clip_id
 from curation.io.atomic import commit, temp_path_for
 from curation.io.hashing import sha256_file
+from curation.media.blackbars import CropBox, crop_plan
 from curation.media.cuts import CutDetector
 from curation.media.decode import DecodeResult, FrameReader, yuv420p_planes
 from curation.media.encode import ClipEncoder, EncodeSettings
@@ -75,15 +78,23 @@ def split_source(
     clips_dir: str | Path,
     source_sha256: str,
     params_hash: str,
+    crop: CropBox | None = None,
 ) -> SplitResult:
     """Decode `path` once and write its clips under `clips_dir`.
+
+    `crop`: the picture box inside black bars (source pixels after autorotate,
+    `curation.media.blackbars.detect_black_bars`), or None for the whole frame.
 
     Raises whatever the decoder/encoder raise; on any exception (or a failed
     decode, reported in `result.decode`) no clip file of this source is left behind.
     """
     clips_dir = Path(clips_dir)
     fps = ingest.fps
-    width, height = normalized_size(info.width, info.height, ingest.short_side, info.sar, info.rotation)
+    if crop is not None:
+        plan = crop_plan(crop, info, ingest.short_side)
+        width, height = plan.width, plan.height
+    else:
+        width, height = normalized_size(info.width, info.height, ingest.short_side, info.sar, info.rotation)
     gop = gop_frames(ingest.gop_seconds, fps)
     settings = EncodeSettings(fps=fps, gop=gop, crf=ingest.crf, preset=ingest.preset, threads=ingest.ffmpeg_threads)
     max_frames = seconds_to_frames_floor(ingest.max_clip_seconds, fps)
@@ -109,7 +120,10 @@ def split_source(
         result.clips.append(WrittenClip(cid, dest, sha256_file(dest), dest.stat().st_size, start, end, reason))
 
     try:
-        reader = FrameReader(path, width=width, height=height, fps=fps, stream_index=info.video_index, threads=ingest.ffmpeg_threads, pix_fmt="yuv420p")
+        reader = FrameReader(
+            path, width=width, height=height, fps=fps, stream_index=info.video_index, threads=ingest.ffmpeg_threads, pix_fmt="yuv420p",
+            crop=tuple(crop) if crop is not None else None,
+        )  # fmt: skip
         with reader:
             for index, frame in enumerate(reader):
                 is_cut = detector.update_yuv(*yuv420p_planes(frame, width, height)) if detector is not None else False

@@ -3,8 +3,14 @@
 Task: {"source_path": path relative to paths.raw, "path": absolute path,
 "source_sha256": sha256 of the bytes}.  Output rows carry "_output": "clips" (a row
 of schemas.CLIPS: `clip_path` is `<paths.clips_dir>/<id[:2]>/<id>.mp4`) or
-"rejects" (a row of schemas.REJECTS).  Rejections about the input (`Rejected`) are
-rows and are reused by later runs; an unexpected exception escapes to the engine, so
+"rejects" (a row of schemas.REJECTS).
+
+Black bars are detected once per source (`curation.media.blackbars.detect_black_bars`,
+params `ingest.black_bars`: a few seeks and single-frame decodes, before the one full
+decode); the picture inside them is what gets normalized, and the box is recorded in
+every clip row of the source (`crop_box`).
+
+Rejections about the input (`Rejected`) are rows and are reused by later runs; an unexpected exception escapes to the engine, so
 that source gets an `internal_error` reject for this run and is tried again next run.
 """
 
@@ -17,10 +23,11 @@ from curation.config import CutParams, IngestParams
 from curation.ingest.naming import clip_relpath
 from curation.ingest.split import split_source
 from curation.ingest.validate import Rejected, validate_source
+from curation.media.blackbars import detect_black_bars
 from curation.stage import Resources, Row, Stage
 
 #: bump when the rows (or clip files) this stage computes change for the same params
-VERSION = "ingest-2"
+VERSION = "ingest-3"  # 3: black bars cropped before normalizing, crop_box column
 
 
 def reject_row(source_path: str, sha: str | None, reason: str, detail: str, params_hash: str) -> Row:
@@ -49,7 +56,8 @@ class IngestStage(Stage):
     def _process(self, path: Path, rel: str, sha: str) -> list[Row]:
         ing = self.ingest
         info = validate_source(path, name=rel)
-        res = split_source(path, info, ing, self.cuts, self.clips_root, sha, self.params_hash)
+        box = detect_black_bars(path, info, ing.black_bars)  # None when disabled, no bars, or no confident answer
+        res = split_source(path, info, ing, self.cuts, self.clips_root, sha, self.params_hash, crop=box)
         dec = res.decode
         if dec is None or not dec.ok:
             why = f"exit code {dec.returncode}" if dec and dec.returncode != 0 else "no frames decoded"
@@ -92,6 +100,7 @@ class IngestStage(Stage):
                     "source_fps": info.fps,
                     "source_duration_s": info.duration_s,
                     "source_rotation": info.rotation,
+                    "crop_box": list(box) if box is not None else None,
                     "has_audio": info.has_audio,
                     "source_cuts": res.cuts,
                     "source_dropped_segments": res.dropped_segments,

@@ -52,29 +52,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from pydantic import Field
 
+from curation.config import BlackBarParams
 from curation.media.geometry import normalized_size
 from curation.media.probe import MediaInfo, ffmpeg_url
-from curation.params_base import Section
-
-
-class BlackBarParams(Section):
-    """Letterbox / pillarbox detection before normalizing (ingest.black_bars)."""
-
-    enabled: bool = True
-    samples: int = Field(8, ge=1, le=64, description="frames decoded at evenly spaced times of the source")
-    analysis_width: int = Field(960, ge=64, le=4096, description="frames wider than this are downscaled for the analysis (box precision: one analysis px, rounded inward)")
-    black_level: float = Field(32.0, ge=0, le=128, description="a bar line's mean luma (0..255) is at most this")
-    flat_std: float = Field(4.0, ge=0, le=64, description="... and its standard deviation at most this")
-    min_bar: float = Field(0.01, ge=0, lt=0.5, description="bars thinner than this share of the side are ignored")
-    min_picture: float = Field(0.3, gt=0, le=1, description="the picture keeps at least this share of each side; a frame with less is dark")
-    agree_share: float = Field(0.5, gt=0, le=1, description="share of the non-dark frames that must measure the same bar")
-    tolerance: float = Field(0.01, ge=0, lt=0.5, description="... within this share of the side (at least 2 px)")
-    edge_contrast: float = Field(24.0, ge=0, le=255, description="the line inside a bar has pixels at least this much brighter than the bar ...")
-    edge_coverage: float = Field(0.25, gt=0, le=1, description="... on at least this share of the line, in at least one frame")
-    min_frames: int = Field(2, ge=1, description="frames that are not dark needed for an answer (fewer samples: all of them)")
-    timeout_s: float = Field(120.0, gt=0, description="for decoding all the samples")
 
 
 class CropBox(NamedTuple):

@@ -93,9 +93,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from pydantic import Field
 
-from curation.params_base import Section
+from curation.config import CameraParams
 
 LABELS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "rotate", "shake", "complex")
 
@@ -104,29 +103,6 @@ LABELS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", 
 #: object motion is scaled tighter because the residual is averaged over the whole frame (a subject
 #: covering a fifth of the frame moving at 0.4 width/s gives 0.08 -> n = 0.63).
 DIFFICULTY_SCALES: dict[str, float] = {"camera_speed": 0.15, "object_motion": 0.08}
-
-
-class CameraParams(Section):
-    """Global-motion fit and camera-motion labels (score.camera)."""
-
-    grid_step: int = Field(4, ge=1, le=64, description="grid spacing of the flow samples, px at the flow width")
-    margin: float = Field(0.05, ge=0, lt=0.4, description="share of width/height left out at every border")
-    irls_iterations: int = Field(10, ge=1, le=50, description="at most this many reweighting steps of the robust fit")
-    sigma_floor_px: float = Field(0.05, gt=0, description="lower bound of the residual scale, px (a perfect fit is not divided by 0)")
-    texture_min: float = Field(2.0, ge=0, description="grid points whose local mean luma gradient (grey levels / px at the flow width) is below this are left out (DIS flow in flat areas is guesswork)")
-    texture_min_points: int = Field(24, ge=4, description="when fewer grid points than this are textured, all are used ...")
-    texture_min_share: float = Field(0.2, ge=0, le=1, description="... or fewer than this share of them")
-    zero_px: float = Field(0.15, gt=0, description="static hypothesis: points moving at most this many px count as still")
-    inlier_px: float = Field(0.5, gt=0, description="residual up to this many px (at the flow width) is an inlier ...")
-    inlier_rel: float = Field(0.25, ge=0, description="... or up to this share of the model flow at that point")
-    static_speed: float = Field(0.025, gt=0, description="camera_speed (width/s) below which the camera is static")
-    still_pair_share: float = Field(0.5, gt=0, le=1, description="static also when at least this share of the pairs are below static_speed on their own")
-    complex_inlier_share: float = Field(0.5, gt=0, le=1, description="mean inlier share below which the motion is complex")
-    shake_min_speed: float = Field(0.05, gt=0, description="mean |translation| (width/s) at least this for shake")
-    shake_min_flips: float = Field(0.3, gt=0, le=1, description="share of consecutive pairs whose translation reverses")
-    shake_max_net: float = Field(0.4, gt=0, le=1, description="|mean translation| / mean |translation| at most this for shake")
-    dominance: float = Field(1.5, ge=1, description="dominant component / second component at least this")
-    min_consistency: float = Field(0.7, gt=0.5, le=1, description="share of the dominant component's motion that has its sign")
 
 
 @dataclass(frozen=True)

@@ -50,34 +50,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import Field
 
-from curation.params_base import Section
+from curation.config import ContentParams
 
 FLAGS = ("screen", "still", "slideshow")
 _THUMB = (32, 18)
-
-
-class ContentParams(Section):
-    """Content flags (score.content)."""
-
-    flat_tol: int = Field(1, ge=0, le=32, description="3x3 grey range (max - min) at most this is flat")
-    dark_level: int = Field(20, ge=-1, le=255, description="pixels this dark or darker are left out of the flat statistics (bars, night, clipped black); -1 keeps all")
-    edge_threshold: float = Field(24.0, gt=0, description="Sobel magnitude / 8 (grey levels per px) of a strong edge")
-    screen_flat: float = Field(0.45, ge=0, le=1, description="UI: flat_share at least this ...")
-    screen_flat_levels: float = Field(0.6, ge=0, le=1, description="... and the 4 commonest grey levels cover at least this share of the flat pixels ...")
-    screen_min_edges: float = Field(0.005, ge=0, le=1, description="... and edge_share at least this (text, borders)")
-    blocky_axis: float = Field(0.85, ge=0, le=1, description="pixel art / HUD: axis_share at least this ...")
-    blocky_min_edges: float = Field(0.03, ge=0, le=1, description="... with edge_share at least this ...")
-    blocky_flat: float = Field(0.3, ge=0, le=1, description="... and flat_share at least this")
-    screen_min_share: float = Field(0.5, gt=0, le=1, description="share of screen-like pictures for the screen flag")
-    change_tol: float = Field(12.0, ge=0, description="grey levels (flow-width frames) a pixel must change by to count as changed")
-    static_changed: float = Field(0.002, ge=0, le=1, description="a static pair has at most this share of changed pixels")
-    slide_tol: float = Field(24.0, ge=0, description="thumbnail grey difference that counts as a different picture ...")
-    slide_change_share: float = Field(0.5, gt=0, le=1, description="... on at least this share of the thumbnail")
-    still_min_share: float = Field(1.0, gt=0, le=1, description="share of static pairs for the still flag")
-    still_max_flow: float = Field(0.01, ge=0, description="flow_mean (width/s) at most this for the still flag")
-    slideshow_min_static: float = Field(0.5, gt=0, le=1, description="share of static pairs for the slideshow flag")
 
 
 def picture_stats(rgb: np.ndarray, params: ContentParams | None = None) -> dict[str, float]:

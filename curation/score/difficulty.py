@@ -11,19 +11,38 @@ move when clips are added or removed:
 
 with the weights w_i from `params.score.weights` and these scales:
 
-| component          | raw unit                                             | scale |
-|--------------------|------------------------------------------------------|-------|
-| flow_mean          | mean optical flow, fraction of frame width / second  | 0.15  |
-| flow_p95           | mean per-pair 95th-percentile flow, width / second   | 0.40  |
-| moving_fraction    | share of pixels moving more than the threshold       |   -   |
-| semantic_change    | 1 - mean cosine of consecutive CLIP frame embeddings | 0.10  |
-| spatial_complexity | mean luma gradient, grey levels per pixel / 255      | 0.05  |
-| cut_density        | residual hard cuts per second                        | 0.50  |
-| temporal_noise     | mean abs luma residual after flow warping / 255      | 0.02  |
+| component          | raw unit                                             | scale | default w |
+|--------------------|------------------------------------------------------|-------|-----------|
+| flow_mean          | mean optical flow, fraction of frame width / second  | 0.15  | 0.00      |
+| camera_speed       | mean camera-model flow (camera.py), width / second   | 0.15  | 0.15      |
+| object_motion      | mean flow the camera model leaves, width / second    | 0.08  | 0.20      |
+| flow_p95           | mean per-pair 95th-percentile flow, width / second   | 0.40  | 0.15      |
+| moving_fraction    | share of pixels moving more than the threshold       |   -   | 0.10      |
+| semantic_change    | 1 - mean cosine of consecutive CLIP frame embeddings | 0.10  | 0.15      |
+| spatial_complexity | mean luma gradient, grey levels per pixel / 255      | 0.05  | 0.10      |
+| cut_density        | residual hard cuts per second                        | 0.50  | 0.05      |
+| temporal_noise     | mean abs luma residual after flow warping / 255      | 0.02  | 0.10      |
 
 The scales are set so that ordinary footage lands mid-range (a pan across 15 %
-of the frame per second gives n_flow_mean = 0.63) and the hardest content saturates
-towards 1 instead of dominating.  `semantic_change` is measured with CLIP; when
+of the frame per second gives n_flow_mean = n_camera_speed = 0.63; a subject covering
+a fifth of the frame moving at 0.4 width/s gives object_motion 0.08, n = 0.63: the
+residual is averaged over the whole frame, hence the tighter scale) and the hardest
+content saturates towards 1 instead of dominating.
+
+difficulty-v2 (this version) splits the motion term.  v1 weighed the total flow
+(flow_mean, 0.35).  The total does not say WHAT moves: a tripod shot of a dancer and a
+smooth pan over a still landscape can have the same flow_mean, and they are not equally
+hard to learn.  Camera motion is a global, 4-parameter transform of the whole picture
+per frame pair (content shifts, scales, turns rigidly), which a video model reproduces
+largely by moving what it already drew; object motion is independent, articulated and
+deforming motion with occlusions and disocclusions, the hard part of generating video.
+So the 0.35 becomes camera_speed 0.15 + object_motion 0.20 (more weight where the
+difficulty is), and flow_mean gets weight 0: it is about camera_speed + object_motion,
+so weighing it as well would count motion twice.  It stays a component (n_flow_mean is
+still computed) so that `score.weights.flow_mean > 0` brings the total back.  flow_p95
+(fast small things) and moving_fraction (how much of the frame moves) keep their v1
+weights; the weights still sum to 1.0.  Changing weights re-runs only the combine step.
+  `semantic_change` is measured with CLIP; when
 the CLIP weights are random-init it carries no semantics, so it is left out of
 the sum (its weight counts as 0) and the row's `difficulty_components` says
 which components were used.  A component that is missing (None) is left out the
@@ -39,11 +58,13 @@ import numpy as np
 
 from curation.config import DifficultyWeights
 
-FORMULA_VERSION = "difficulty-v1"
+FORMULA_VERSION = "difficulty-v2"
 
 #: raw components, in the order they appear in tables and reports
 COMPONENTS: tuple[str, ...] = (
     "flow_mean",
+    "camera_speed",
+    "object_motion",
     "flow_p95",
     "moving_fraction",
     "semantic_change",
@@ -55,6 +76,8 @@ COMPONENTS: tuple[str, ...] = (
 #: scale of the saturating transform 1 - exp(-x / scale); None: identity clipped to [0, 1]
 SCALES: dict[str, float | None] = {
     "flow_mean": 0.15,
+    "camera_speed": 0.15,  # same unit and scale as flow_mean
+    "object_motion": 0.08,  # the residual is averaged over the whole frame (curation.score.camera.DIFFICULTY_SCALES)
     "flow_p95": 0.40,
     "moving_fraction": None,
     "semantic_change": 0.10,
@@ -74,6 +97,7 @@ def _formula() -> str:
         "n_moving_fraction = clip(moving_fraction, 0, 1)",
         "scales: " + ", ".join(f"{k}={v}" for k, v in SCALES.items() if v is not None),
         "semantic_change is left out (weight 0) when CLIP weights are random-init; missing components are left out too",
+        f"{FORMULA_VERSION}: motion is split into camera_speed (camera model of the flow) and object_motion (what it leaves); flow_mean, their total, has weight 0 by default",
     ]
     return "\n".join(lines)
 

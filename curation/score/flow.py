@@ -58,8 +58,11 @@ class FlowMeter:
         self.moving: list[float] = []
         self.residuals: list[float] = []
 
-    def add_pair(self, first: np.ndarray, second: np.ndarray, time_s: float) -> None:
-        """first, second: grey uint8 frames at flow width; time_s: time of the pair's midpoint."""
+    def add_pair(self, first: np.ndarray, second: np.ndarray, time_s: float) -> np.ndarray:
+        """first, second: grey uint8 frames at flow width; time_s: time of the pair's midpoint.
+
+        Returns the DIS flow (H x W x 2 float32, px at the flow width, first -> second), so the
+        other flow-based signals (camera motion) reuse it instead of computing it again."""
         flow = self.dis.calc(first, second, None)
         mag = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2) / float(first.shape[1])
         self.times.append(time_s)
@@ -67,6 +70,7 @@ class FlowMeter:
         self.p95s.append(float(np.percentile(mag, 95)))
         self.moving.append(float(np.mean(mag > self.params.moving_threshold)))
         self.residuals.append(warp_residual(first, second, flow))
+        return flow
 
     @property
     def pairs(self) -> int:

@@ -7,6 +7,20 @@ measured as frames go by, and the frames CLIP will embed are kept (at most
 `_frames` key (`curation.score.clip_stage.ClipEmbedStage` pops them).  Memory per clip
 is bounded by the decode chunk and `max_frames`, never by the clip length.
 
+The curation signals ride on the same pass, on what it already has (no second decode, no
+second flow):
+
+* camera motion (`curation.score.camera.CameraMotionMeter`, score.camera): the DIS flow
+  `FlowMeter.add_pair` returns for each pair, with the pair's first grey frame at the flow
+  width (flat areas left out of the fit);
+* persistent overlays (`curation.score.overlay.OverlayDetector`, score.overlay): the
+  full-resolution grey of each pair's first frame (~4 per second);
+* content flags (`curation.score.content`, score.content): the CLIP frames (picture
+  statistics) and the grey flow-pair frames (static pairs, slide changes), then
+  `content_flags` with the residual cut count and flow_mean.
+
+All three keep O(1) state per clip (a few sums, three 256-px counter arrays, one thumbnail).
+
 A clip that cannot be decoded, or whose path is not inside `paths.clips_dir`, gets a row
 with `score_error` (no frames); it is excluded from the tiers later.
 """
@@ -23,8 +37,11 @@ from curation.config import CutParams, ScoreParams
 from curation.io.paths import inside_or_none
 from curation.media.cuts import CutDetector, resize_width
 from curation.score import signals as sig
+from curation.score.camera import CameraMotionMeter
+from curation.score.content import ContentMeter, content_flags
 from curation.score.flow import FlowMeter, make_dis
 from curation.score.frames import ClipVideo, DecodeError, clip_frame_indices, flow_pair_starts
+from curation.score.overlay import OverlayDetector
 from curation.stage import Resources, Row, Stage
 
 #: columns of clips.parquet a task needs
@@ -59,7 +76,7 @@ class MeasureStage(Stage):
         self._dis = make_dis(self.params.flow.preset)
 
     def base_row(self, clip_id: str) -> Row:
-        return {"clip_id": clip_id, "score_error": None, "clip_model": self.params.clip.model, "params_hash": self.params_hash}
+        return {"clip_id": clip_id, "score_error": None, "clip_model": self.params.clip.model, "content_flags": [], "params_hash": self.params_hash}
 
     def process(self, task: Row) -> list[Row]:
         self.setup()
@@ -88,6 +105,9 @@ class MeasureStage(Stage):
             pair_starts = set(flow_pair_starts(n, fps, p.flow.sample_fps))
             thumb_idx = sig.thumb_positions(n)
             meter = FlowMeter(p.flow, fps, self._dis)
+            camera = CameraMotionMeter(fps, p.camera)
+            overlay = OverlayDetector(p.overlay)
+            content = ContentMeter(p.content)
             cuts = CutDetector.from_params(self.cuts)
             clip_frames: list[np.ndarray] = []
             sharp, expo, complexity = [], [], []
@@ -97,20 +117,25 @@ class MeasureStage(Stage):
             for i, rgb in video.iter_frames():
                 decoded += 1
                 cuts.update_rgb(rgb)
+                in_pair = i in pair_starts or (i - 1) in pair_starts
+                grey = sig.to_grey(rgb) if (i in clip_idx or in_pair) else None
                 if i in clip_idx:
                     clip_frames.append(rgb.copy())
-                    grey = sig.to_grey(rgb)
                     sharp.append(sig.sharpness(grey))
                     expo.append(sig.exposure(grey))
+                    content.add_picture(rgb)
                 if i in thumb_idx:
                     thumbs[i] = sig.thumbnail(rgb)
-                if i in pair_starts or (i - 1) in pair_starts:
-                    small = resize_width(sig.to_grey(rgb), p.flow.width)
+                if in_pair:
+                    small = resize_width(grey, p.flow.width)
                     if (i - 1) in pair_starts and first_grey is not None:
-                        meter.add_pair(first_grey, small, (i - 0.5) / fps)
+                        flow = meter.add_pair(first_grey, small, (i - 0.5) / fps)
+                        camera.add(flow, first_grey)
+                        content.add_pair(first_grey, small)
                     if i in pair_starts:
                         first_grey = small
                         complexity.append(sig.spatial_complexity(small))
+                        overlay.add(grey)
         out: Row = {
             "frames_decoded": decoded,
             "spatial_complexity": float(np.mean(complexity)) if complexity else None,
@@ -122,4 +147,27 @@ class MeasureStage(Stage):
         }
         out["cut_density"] = out["cuts"] / duration if duration > 0 else 0.0
         out.update(meter.result(duration))
+        out.update(signal_columns(camera.result(), overlay.result(), content.summary()))
+        out["content_flags"] = content_flags(content.summary(), out["cuts"], out["flow_mean"], p.content) if out["flow_pairs"] else []
         return out
+
+
+def signal_columns(camera: dict, overlay: dict, content: dict) -> Row:
+    """The stored columns (schemas.SCORE_MEASURES) of the camera / overlay / content results."""
+    return {
+        "camera_motion": camera["camera_motion"],
+        "camera_motion_confidence": camera["camera_motion_confidence"],
+        "camera_speed": camera["camera_speed"],
+        "object_motion": camera["object_motion"],
+        "camera_inlier_share": camera["camera_inlier_share"],
+        "pan_speed": camera["pan_speed"],
+        "tilt_speed": camera["tilt_speed"],
+        "zoom_speed": camera["zoom_speed"],
+        "rotation_speed": camera["rotation_speed"],
+        "overlay_fraction": overlay["overlay_fraction"],
+        "overlay_box": overlay["overlay_box"],
+        "overlay_boxes": overlay["overlay_boxes"] if overlay["overlay_fraction"] is not None else None,
+        "screen_share": content["screen_share"],
+        "static_share": content["static_share"],
+        "slide_changes": content["slide_changes"],
+    }

@@ -49,32 +49,9 @@ from collections import deque
 
 import cv2
 import numpy as np
-from pydantic import Field
 
+from curation.config import OverlayParams
 from curation.media.cuts import resize_width
-from curation.params_base import Section
-
-
-class OverlayParams(Section):
-    """Persistent overlay detection (score.overlay)."""
-
-    width: int = Field(256, ge=64, le=1024, description="analysis width; frames are downscaled (area) to it")
-    lag: int = Field(2, ge=1, le=16, description="each frame is compared with the one fed this many frames earlier")
-    edge_threshold: float = Field(20.0, gt=0, description="Sobel magnitude / 8 (grey levels per px) of an edge pixel")
-    still_tol: float = Field(8.0, ge=0, description="luma change (0..255) at most this: the pixel stayed")
-    change_tol: float = Field(10.0, ge=0, description="luma change above this: the pixel changed")
-    changed_min_rate: float = Field(0.2, gt=0, le=1, description="a pixel counts as changing when it changed in at least this share of comparisons")
-    min_changing_share: float = Field(0.3, gt=0, le=1, description="below this share of changing pixels the answer is unknown (too still)")
-    min_comparisons: int = Field(4, ge=1, description="fewer comparisons: unknown")
-    density_window: int = Field(7, ge=1, le=63, description="px (at the analysis width) of the persistence density window")
-    density_min: float = Field(0.06, gt=0, le=1, description="mean persistence in the window for an overlay candidate pixel")
-    peak_density_min: float = Field(0.2, gt=0, le=1, description="a candidate region must reach this density somewhere (a drawn overlay is persistent on most of its edges)")
-    join_px: int = Field(15, ge=1, le=127, description="closing rectangle width that joins candidate pixels (height join_px // 3)")
-    min_area: float = Field(0.001, ge=0, le=1, description="smallest kept box, share of the frame")
-    max_area: float = Field(0.35, gt=0, le=1, description="largest kept box, share of the frame")
-    ring_px: int = Field(6, ge=1, le=64, description="width of the ring around a candidate whose change is measured")
-    ring_change_min: float = Field(0.3, ge=0, le=1, description="mean changed rate of the ring for a kept overlay")
-    max_boxes: int = Field(4, ge=1, le=32, description="boxes reported, largest first")
 
 
 def _edges(grey: np.ndarray, threshold: float) -> np.ndarray:

@@ -5,7 +5,7 @@ Measure, then combine:
 1. caption texts -> CLIP text embeddings (`ClipTextStage`, text tower only), a per-item
    stage keyed by the text's sha256 (store `score-text`);
 2. clips -> measurements: the chain `MeasureStage` (CPU: one decode pass, flow, cuts,
-   cheap signals, CLIP frames) -> `ClipEmbedStage` (CLIP vision tower, batched; on GPU
+   cheap signals, camera motion, overlays, content flags, CLIP frames) -> `ClipEmbedStage` (CLIP vision tower, batched; on GPU
    workers when `score.clip.device` is CUDA), a per-item stage keyed by the clip's id and
    file sha256 (store `score`).  Its params hash covers the score params EXCEPT
    `weights` and `dedup_threshold`, plus the cut params and the CLIP weights;
@@ -44,7 +44,7 @@ from curation.score.measure import TASK_COLUMNS, MeasureStage
 log = logging.getLogger(__name__)
 
 #: bump when the measured rows change for the same inputs and params
-VERSION = "score-measure-2"
+VERSION = "score-measure-3"  # 3: camera motion, overlays, content flags
 TEXT_VERSION = "score-text-1"
 
 
@@ -146,7 +146,21 @@ def score_metrics(t: pa.Table, clip_weights: str, clip_model: str, precision: st
         "difficulty_formula": diff.FORMULA_VERSION,
         "mean": {k: _mean(ok, k) for k in comps + ["difficulty", "caption_similarity", "sharpness", "exposure"]},
         "mean_normalized": {f"n_{k}": _mean(ok, f"n_{k}") for k in comps},
+        "camera_motion": _counts(ok.column("camera_motion")),
+        "content_flags": _counts(pc.list_flatten(ok.column("content_flags"))),
+        "overlay": {
+            "found": int(pc.sum(pc.cast(pc.greater(ok.column("overlay_fraction"), 0.0), pa.int64())).as_py() or 0),
+            "unknown": int(pc.sum(pc.cast(pc.is_null(ok.column("overlay_fraction")), pa.int64())).as_py() or 0),
+        },
     }
+
+
+def _counts(col: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    """{value: count} of the non-null values, sorted by value (deterministic metrics)."""
+    col = pc.drop_null(col)
+    if not len(col):
+        return {}
+    return {str(v["values"]): int(v["counts"]) for v in sorted(pc.value_counts(col).to_pylist(), key=lambda v: str(v["values"]))}
 
 
 def run_score(params: Params, progress: bool = True) -> ScoreSummary:

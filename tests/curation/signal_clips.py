@@ -19,6 +19,7 @@ import numpy as np
 from curation.media.cuts import resize_width
 from curation.score.flow import make_dis
 from curation.score.frames import ClipVideo, flow_pair_starts
+from curation.media.cuts import resize_width
 from curation.score.signals import to_grey
 from tests.conftest import ffmpeg
 
@@ -106,7 +107,7 @@ def clip_fps(path: Path) -> float:
 
 def iter_flow(path: Path, width: int = 160, sample_fps: float = 4.0, preset: str = "fast") -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """(index of the first frame, first grey, second grey, DIS flow first->second) for the sampled
-    adjacent pairs, exactly as ScoreStage.measure makes them (grey, area-downscaled to `width`)."""
+    adjacent pairs, exactly as MeasureStage.measure makes them (grey, area-downscaled to `width`)."""
     dis = make_dis(preset)
     with ClipVideo(path) as video:
         starts = set(flow_pair_starts(video.num_frames, video.avg_fps or FPS, sample_fps))

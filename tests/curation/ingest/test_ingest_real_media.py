@@ -27,6 +27,7 @@ def test_shared_media_zero_rejects(shared_media, tmp_path):
     assert s.videos == len(videos) and s.rejected == 0 and s.accepted == len(videos)
     rows = pq.read_table(tmp_path / "clips.parquet").to_pylist()
     assert {r["source_path"] for r in rows} == {p.name for p in videos}
+    assert [r["crop_box"] for r in rows] == [None] * len(rows)  # none of these has black bars (detect_black_bars: None on each)
     r = rows[0]
     assert count_frames(tmp_path / "clips" / r["clip_id"][:2] / f"{r['clip_id']}.mp4") == r["num_frames"]
 

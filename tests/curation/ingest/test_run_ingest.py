@@ -87,6 +87,7 @@ def test_manifest_schema_and_exact_bounds(first_run):
             assert r["start_s"] == r["start_frame"] / 16 and r["duration_s"] == r["num_frames"] / 16
             assert r["clip_sha256"] == sha256_file(path) and r["clip_bytes"] == path.stat().st_size
             assert (r["codec"], r["pix_fmt"], r["gop"], r["fps"]) == ("h264", "yuv420p", 8, 16.0)
+            assert r["crop_box"] is None  # lavfi test sources fill the frame: no black bars
             assert r["height" if r["width"] >= r["height"] else "width"] == 96 and r["width"] % 2 == 0
     # the hard cut at 3.0 s ends the first clip (+-1 frame), max length 2 s splits both shots
     cuts = by_src["cuts.mp4"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from curation.config import CutParams
 from curation.media.cuts import CutDetector, resize_width
 from curation.score import signals as sig
 from curation.score.content import FLAGS, ContentMeter, ContentParams, content_flags, is_screen_like, picture_stats
@@ -21,7 +22,7 @@ FONT = sc.font_file()
 def measure(path) -> tuple[list[str], dict]:
     """The score pass's view: CLIP frames (1/s, max 16) -> pictures; flow pairs (4/s, 160 px) -> pairs; every frame -> cuts."""
     meter, dis = ContentMeter(), make_dis("fast")
-    cuts = CutDetector()
+    cuts = CutDetector.from_params(CutParams())  # the score pass's residual-cut detector, default params
     flow_means = []
     with ClipVideo(path) as video:
         n, fps = video.num_frames, video.avg_fps

@@ -159,3 +159,49 @@ def test_cuda_without_cuda_stops_before_any_work(scored_corpus, tmp_path):
         run_score(params, progress=False)
     assert not (tmp_path / "scores.parquet").exists()
     assert not list((tmp_path / "stores").rglob("part-*.parquet"))
+
+
+def test_signals_reach_the_scores_table_and_metrics(scored_corpus):
+    corpus, _ = scored_corpus
+    rows = _rows(corpus)
+    pan, static = rows["pan"], rows["static"]
+    # pan.mp4: a 320-px window moving right at 64 px/s over a still picture = 0.2 width/s
+    assert pan["camera_motion"] == "pan_right" and pan["camera_motion_confidence"] > 0.8
+    assert pan["camera_speed"] == pytest.approx(0.2, rel=0.08) and pan["object_motion"] < 0.1 * pan["camera_speed"]
+    assert pan["content_flags"] == [] and pan["overlay_fraction"] == 0.0
+    assert static["camera_motion"] == "static" and static["camera_speed"] == 0.0 and static["content_flags"] == ["still"]
+    assert static["overlay_fraction"] is None  # a still picture: an overlay cannot be told from it
+    for k in ("broken", "outside"):  # error rows: no signals, flags [] (never null)
+        assert rows[k]["camera_motion"] is None and rows[k]["content_flags"] == [] and rows[k]["overlay_fraction"] is None
+    ok = [r for r in rows.values() if r["score_error"] is None]
+    assert all(r["difficulty_formula"] == "difficulty-v2" for r in rows.values())
+    for r in ok:
+        assert {"camera_speed", "object_motion"} <= set(r["difficulty_components"]) and "flow_mean" not in r["difficulty_components"]
+        assert 0.0 <= r["n_camera_speed"] <= 1.0 and 0.0 <= r["n_object_motion"] <= 1.0
+    m = json.loads((Path(corpus.params.paths.metrics_dir) / "score.json").read_text())
+    labels: dict[str, int] = {}
+    for r in ok:
+        labels[r["camera_motion"]] = labels.get(r["camera_motion"], 0) + 1
+    assert m["camera_motion"] == dict(sorted(labels.items())) and m["camera_motion"]["pan_right"] == 1
+    assert m["content_flags"]["still"] == 1
+    assert m["overlay"]["unknown"] == sum(r["overlay_fraction"] is None for r in ok)
+
+
+def test_new_weights_reuse_the_stored_measurements(scored_corpus, tmp_path):
+    """Only score.weights change: nothing is decoded again, the signal columns are the stored ones, difficulty moves."""
+    from curation.config import parse_params
+    from curation.score import run_score
+
+    corpus, _ = scored_corpus
+    data = corpus.params.model_dump()
+    data["score"]["weights"] = {**data["score"]["weights"], "camera_speed": 0.0, "object_motion": 1.0}
+    data["paths"]["scores_table"] = str(tmp_path / "scores.parquet")
+    data["paths"]["metrics_dir"] = str(tmp_path / "metrics")
+    summary = run_score(parse_params(data), progress=False)
+    assert summary.counts == f"processed 0, reused {len(corpus.ids)}"
+    before, after = _rows(corpus), {r["clip_id"]: r for r in pq.read_table(tmp_path / "scores.parquet").to_pylist()}
+    for k, r in before.items():
+        for col in ("camera_motion", "camera_speed", "object_motion", "overlay_box", "content_flags", "flow_mean"):
+            assert after[k][col] == r[col], (k, col)
+    assert after["pan"]["difficulty"] < before["pan"]["difficulty"]  # its camera motion no longer counts
+    assert "camera_speed" not in after["pan"]["difficulty_components"]
