@@ -184,6 +184,13 @@ class TextEncoderParams(Section):
         return self
 
 
+class EnrichParams(Section):
+    """Details of caption enrichment (caption.enrich; switched on by caption.append_signals)."""
+
+    min_camera_confidence: float = Field(0.5, ge=0, le=1, description="camera labels below this confidence are not appended")
+    motion_bounds: tuple[float, float, float] = Field((0.01, 0.06, 0.20), description="flow_mean (width/s) bounds of none | slow | moderate | fast")
+
+
 class CaptionParams(Section):
     sidecar_extensions: list[str] = [".txt", ".json", ".srt", ".vtt"]
     default_language: str = "und"
@@ -192,6 +199,8 @@ class CaptionParams(Section):
     captioner: CaptionerParams = CaptionerParams()
     text_encoder: TextEncoderParams = TextEncoderParams()
     vocabulary: str | None = None  # YAML path; None: the packaged seed vocabulary
+    append_signals: bool = Field(False, description="training captions get '; camera: <label>; motion: <level>' from the score signals (the shard stage writes and embeds them; captions.parquet keeps the plain caption)")
+    enrich: EnrichParams = EnrichParams()
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionParams":
@@ -337,6 +346,12 @@ class TierParams(Section):
     hours: list[float] = [30.0, 20.0, 30.0, 20.0]
     refinement_fraction: float = Field(0.15, ge=0, le=0.5, description="share of clips promoted to tier 5 by quality")
     refinement_hours: float | None = None  # for method "hours": tier-5 budget (seed 10-20 h)
+    flagged_content: Literal["tiers_1_to_4", "exclude"] = Field(
+        "tiers_1_to_4",
+        description="clips with a content flag (score content_flags: screen, still, slideshow) are never tier 5; "
+        "tiers_1_to_4: they keep a tier by difficulty; exclude: tier 0 with excluded_reason content:<flags>",
+    )
+    flags: list[Literal["screen", "still", "slideshow"]] = Field(["screen", "still", "slideshow"], description="which content flags count for flagged_content")
 
     @model_validator(mode="after")
     def _check(self) -> "TierParams":

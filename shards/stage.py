@@ -220,8 +220,13 @@ def write_shard_set(
     metrics_path: str | Path | None = None,
     text_dim_fallback: int = 384,
     progress: bool = True,
+    captions: dict[str, tuple[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """Write the shard set for `tiers_table` into `out_dir`; returns the manifest (also written).
+
+    `captions` (clip_id -> (training caption, its text embedding)) replaces a sample's caption
+    and embedding: the enriched captions of `caption.append_signals` (see `enriched_captions`);
+    the sample json keeps the plain one as `caption_plain`.
 
     Columnar: the table is read without its bulky vector columns, checked with Arrow
     compute, and each tier is streamed in sample order one record batch at a time.  A tier
@@ -264,6 +269,9 @@ def write_shard_set(
             try:
                 clip = _resolve_clip(row, clips_root, verify=False)
                 vec = _embedding(row, emb)
+                if captions is not None and row["clip_id"] in captions:
+                    text, vec = captions[row["clip_id"]]
+                    row = {**row, "caption": text, "caption_plain": row.get("caption")}
                 if vec is not None and vec.shape != (text_dim,):
                     raise Skip("bad_embedding_row", f"embedding has shape {vec.shape}, expected ({text_dim},)")
             except Skip as sk:
@@ -308,7 +316,8 @@ def write_shard_set(
                     tier_skipped.append({"clip_id": row["clip_id"], "reason": sk.reason, "detail": sk.detail})
                     continue
                 if sample.tier_rank != rank:  # a skipped clip before it: ranks stay contiguous
-                    sample = encode_sample(row, clip_file=clip, clip_size=clip.stat().st_size, tier_rank=rank, embedding=_embedding(row, emb), text_dim=text_dim,
+                    vec = captions[row["clip_id"]][1] if captions is not None and row["clip_id"] in captions else _embedding(row, emb)
+                    sample = encode_sample(row, clip_file=clip, clip_size=clip.stat().st_size, tier_rank=rank, embedding=vec, text_dim=text_dim,
                                            include_flow_curve=shard.include_flow_curve, shard_params_hash=params_hash, not_read=not_read)  # fmt: skip
                 writer.add(sample)
                 rank += 1
@@ -339,6 +348,40 @@ def write_shard_set(
     return manifest
 
 
+def enriched_captions(params: Params, progress: bool = True) -> dict[str, tuple[str, np.ndarray]]:
+    """clip_id -> (caption + "; camera: ...; motion: ...", its embedding) for every captioned, tiered
+    clip (`caption.append_signals`).  The embeddings come from a per-item stage keyed by the text,
+    so a re-run embeds only new texts (store `shard-text`)."""
+    from curation.caption.embed_stage import TEXT_EMBEDDINGS, VERSION, TextEmbedStage, text_sha256
+    from curation.caption.enrich import append_signals, motion_level
+    from curation.driver import CONTENT, ItemStageSpec, run_items
+    from curation.score.combine import vectors
+
+    cp = params.caption
+    cols = ["clip_id", "tier", "caption", "camera_motion", "camera_motion_confidence", "flow_mean"]
+    have = set(pq.read_schema(params.paths.tiers_table).names)
+    t = pq.read_table(params.paths.tiers_table, columns=[c for c in cols if c in have])
+    n = t.num_rows
+    get = lambda c: t.column(c).to_pylist() if c in t.column_names else [None] * n  # noqa: E731
+    texts: dict[str, str] = {}
+    for cid, tier, cap, cam, conf, flow in zip(get("clip_id"), get("tier"), get("caption"), get("camera_motion"), get("camera_motion_confidence"), get("flow_mean"), strict=True):
+        if tier and cap and cap.strip():
+            texts[cid] = append_signals(cap, cam, motion_level(flow, cp.enrich), camera_confidence=conf, params=cp.enrich)
+    distinct = sorted(set(texts.values()))
+    shas = [text_sha256(x) for x in distinct]
+    spec = ItemStageSpec(
+        name="shard-text", stages=[TextEmbedStage(cp.text_encoder)], key="text_sha256", outputs={"texts": TEXT_EMBEDDINGS},
+        params_hash=section_hash(cp.text_encoder), version=VERSION, task_columns=["text_sha256", "text"], batch_size=TextEmbedStage.batch_size,
+        error_rows=lambda task, err: [{"text_sha256": task["text_sha256"], "text_embedding": None, "text_encoder": None}],
+    )  # fmt: skip
+    run = run_items(spec, pa.table({"text_sha256": shas, "text": distinct, CONTENT: shas}), params.engine, params.paths.store("shard-text"), progress=progress)
+    out_t = run.outputs["texts"]
+    vecs = vectors(out_t.column("text_embedding"))
+    by_sha = {sha: vecs[i] for i, sha in enumerate(out_t.column("text_sha256").to_pylist()) if not np.isnan(vecs[i]).any()}
+    print(f"shard-text: {len(texts)} enriched training captions, {len(distinct)} distinct; {run.counts()}", flush=True)
+    return {cid: (text, by_sha[text_sha256(text)]) for cid, text in texts.items() if text_sha256(text) in by_sha}
+
+
 def run_shard(params: Params, progress: bool = True) -> dict[str, Any]:
     """The shard stage with paths from params; returns the manifest."""
     p = params.paths
@@ -351,4 +394,5 @@ def run_shard(params: Params, progress: bool = True) -> dict[str, Any]:
         metrics_path=Path(p.metrics_dir) / "shards.json",
         text_dim_fallback=params.model.backbone.text_dim,
         progress=progress,
+        captions=enriched_captions(params, progress) if params.caption.append_signals else None,
     )

@@ -25,9 +25,7 @@ from __future__ import annotations
 import math
 import re
 
-from pydantic import Field
-
-from curation.params_base import Section
+from curation.config import EnrichParams
 
 CAMERA_PHRASES = {
     "static": "static",
@@ -42,14 +40,6 @@ CAMERA_PHRASES = {
 }
 MOTION_LEVELS = ("none", "slow", "moderate", "fast")
 _SUFFIX = re.compile(r"(?:; camera: [a-z ]+)?(?:; motion: (?:none|slow|moderate|fast))?$")
-
-
-class EnrichParams(Section):
-    """Caption enrichment (caption.append_signals and its details)."""
-
-    append_signals: bool = Field(False, description="append '; camera: ...; motion: ...' to captions")
-    min_camera_confidence: float = Field(0.5, ge=0, le=1, description="camera labels below this confidence are not appended")
-    motion_bounds: tuple[float, float, float] = Field((0.01, 0.06, 0.20), description="flow_mean (width/s) bounds of none | slow | moderate | fast")
 
 
 def motion_level(flow_mean: float | None, params: EnrichParams | None = None) -> str | None:

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.caption.fingerprint import captioner_fingerprint, file_fingerprint, sidecar_fingerprints
-from curation.caption.stage import CAPTION_ROWS, TASK_COLUMNS, VERSION, CaptionStage, default_threads, uncaptioned_row
+from curation.caption.stage import CAPTION_ROWS, TASK_COLUMNS, VERSION, CaptionStage, caption_section_hash, default_threads, uncaptioned_row
 from curation.caption.vocabulary import Vocabulary
-from curation.config import Params, section_hash
+from curation.config import Params
 from curation.driver import CONTENT, ItemStageSpec, run_items
 from curation.io.atomic import atomic_path, write_json
 from curation.io.tables import read_table, write_table
@@ -64,7 +64,7 @@ def caption_params_hash(params: Params) -> str:
     """Everything a caption row depends on besides the clip itself."""
     cp = params.caption
     return stable_hash(
-        {"caption": section_hash(cp), "captioner_weights": captioner_fingerprint(cp.captioner), "vocabulary": file_fingerprint(cp.vocabulary), "raw": str(params.paths.raw)}
+        {"caption": caption_section_hash(cp), "captioner_weights": captioner_fingerprint(cp.captioner), "vocabulary": file_fingerprint(cp.vocabulary), "raw": str(params.paths.raw)}
     )
 
 

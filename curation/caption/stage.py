@@ -80,7 +80,7 @@ class CaptionStage(Stage):
         self.raw_dir = os.path.abspath(raw_dir)
         self.clips_dir = os.path.abspath(clips_dir)
         self.threads = max(1, int(threads))
-        self.params_hash = section_hash(params)
+        self.params_hash = caption_section_hash(params)
         gpu = is_cuda(params.captioner.device)
         self.resources = Resources(cpus=1, gpus=1 if gpu else 0, memory_gb=2.0)
         self._ready = False
@@ -201,6 +201,15 @@ class CaptionStage(Stage):
 
     def process(self, task: Row) -> list[Row]:
         return self.process_batch([task])[0]
+
+
+#: caption params that only the shard stage reads (training-caption enrichment): not part of a caption row
+SHARD_ONLY = {"append_signals", "enrich"}
+
+
+def caption_section_hash(params: CaptionParams) -> str:
+    """The caption rows' params hash (lineage column), without the shard-only enrichment params."""
+    return section_hash(params, exclude=SHARD_ONLY)
 
 
 def default_threads(workers: int) -> int:

@@ -119,8 +119,26 @@ def _thumb(frame: Any, width: int) -> Image.Image:
     return img.resize((width, height), Image.Resampling.BILINEAR)
 
 
-def read_strip(path: Path, frames: int, thumb_width: int) -> tuple[list[int], bytes]:
-    """Decode `frames` evenly spaced frames with decord and return (indices, JPEG strip)."""
+#: colour of the detected burned-in overlay box drawn on the frames
+OVERLAY_RGB = (255, 0, 200)
+
+
+def draw_box(image: Image.Image, box: Any) -> None:
+    """Outline a relative [x, y, w, h] box (0..1, the score stage's overlay_box) on `image`, in place."""
+    if not box or len(box) != 4 or any(v is None for v in box):
+        return
+    from PIL import ImageDraw
+
+    w, h = image.size
+    x0, y0 = round(float(box[0]) * w), round(float(box[1]) * h)
+    x1, y1 = round((float(box[0]) + float(box[2])) * w) - 1, round((float(box[1]) + float(box[3])) * h) - 1
+    if x1 > x0 and y1 > y0:
+        ImageDraw.Draw(image).rectangle([x0, y0, x1, y1], outline=OVERLAY_RGB, width=max(1, w // 80))
+
+
+def read_strip(path: Path, frames: int, thumb_width: int, overlay_box: Any = None) -> tuple[list[int], bytes]:
+    """Decode `frames` evenly spaced frames with decord and return (indices, JPEG strip); a detected
+    overlay box (relative [x, y, w, h]) is outlined on every frame."""
     import decord  # imported here: decord is heavy and only the contact sheet needs it
 
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
@@ -129,6 +147,8 @@ def read_strip(path: Path, frames: int, thumb_width: int) -> tuple[list[int], by
         raise ValueError("clip has no decodable frames")
     thumbs = [_thumb(vr[i].asnumpy(), thumb_width) for i in idx]
     del vr
+    for t in thumbs:
+        draw_box(t, overlay_box)
     height = max(t.size[1] for t in thumbs)
     strip = Image.new("RGB", (len(thumbs) * thumb_width + (len(thumbs) - 1) * GAP_PX, height), (255, 255, 255))
     for k, t in enumerate(thumbs):
@@ -169,7 +189,7 @@ def build_contact_sheet(
         error = None
         try:
             path = resolve_clip_path(r["clip_path"], base, root)
-            idx, image = read_strip(path, frames, thumb_width)
+            idx, image = read_strip(path, frames, thumb_width, r.get("overlay_box"))
         except readable_errors as exc:
             error = _error_text(exc)
         sheet[t].append(

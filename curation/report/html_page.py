@@ -15,6 +15,7 @@ from typing import Any
 
 from curation.report.contact_sheet import SheetCell
 from curation.report.plots import EXCLUDED_COLOR, TIER_COLORS
+from curation.report.signals import render_signals
 from curation.report.summary import SECTIONS as SUMMARY_SECTIONS
 
 #: background of the random-init banner (tests look for this exact colour in a screenshot)
@@ -287,6 +288,7 @@ def _shard_tiers(tiers: Any) -> str:
 #: summary.SECTIONS order; a renderer gets the whole summary (its key may be absent: say so).
 SECTIONS: dict[str, tuple[str, str, Callable[[dict[str, Any]], str]]] = {
     "caption_quality": ("caption-quality", "Caption quality", _caption_quality),
+    "signals": ("signals", "Curation signals", render_signals),
 }
 
 

@@ -48,6 +48,12 @@ CLIP_COLUMNS: dict[str, pa.DataType] = {
     "clip_weights": pa.string(),
     "captioner_weights": pa.string(),
     "is_duplicate": pa.bool_(),  # null -> False
+    # curation signals (report.signals; the overlay box is drawn on the contact sheet)
+    "camera_motion": pa.string(),
+    "content_flags": pa.list_(pa.string()),
+    "overlay_fraction": pa.float64(),
+    "overlay_box": pa.list_(pa.float64()),  # [x, y, w, h], share of the frame
+    "crop_box": pa.list_(pa.int64()),  # [x, y, w, h] in source pixels
 }
 
 #: columns the report cannot do without

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from curation.config import ReportParams
 from curation.report.caption_quality import caption_quality
 from curation.report.load import ReportInputs, clip_table, reject_table
+from curation.report.signals import signal_summary
 
 TIERS = (1, 2, 3, 4, 5)
 RANDOM_INIT = "random-init"
@@ -217,6 +218,7 @@ def brief(obj: Any, depth: int = 3) -> Any:
 #: here, give it a renderer in html_page.SECTIONS, and a line in terminal.summary_lines if wanted.
 SECTIONS: tuple[tuple[str, Callable[[pa.Table, ReportParams], dict[str, Any]]], ...] = (
     ("caption_quality", lambda clips, params: caption_quality(clips, params.caption_quality_clips)),
+    ("signals", signal_summary),
 )
 
 

@@ -45,6 +45,9 @@ class TierSummary:
         lines.append(f"{'all':<5} {'':<32} {self.clips:>6} {self.total_hours:>10.4f}   method {m['method']}, CLIP {m['clip_weights']}")
         if m.get("quality_fallback_clips"):
             lines.append(f"NOTE: tier 5 quality used the sharpness x exposure FALLBACK for {m['quality_fallback_clips']} clips ({m['quality_fallback_reason']})")
+        fc = m.get("flagged_content") or {}
+        if fc.get("clips"):
+            lines.append(f"NOTE: {fc['clips']} clips flagged {fc['by_flag']} never count as tier 5 (tier.flagged_content: {fc['rule']})")
         if m.get("hours_overflow_clips"):
             lines.append(f"NOTE: {m['hours_overflow_clips']} clips overflowed tier 4's hours budget")
         return "\n".join(lines)
@@ -105,6 +108,14 @@ def tier_metrics(t: pa.Table, params: Params, joined, overflow: int) -> dict[str
     }
 
 
+def content_flags(t: pa.Table, counted: list[str]) -> list[list[str]]:
+    """The counted content flags of each clip ([] when none, or when the scores table has no flags)."""
+    if "content_flags" not in t.column_names:
+        return [[] for _ in range(t.num_rows)]
+    keep = set(counted)
+    return [[f for f in (flags or []) if f in keep] for flags in t.column("content_flags").to_pylist()]
+
+
 def run_tier(params: Params, verbose: bool = True) -> TierSummary:
     """Assign every clip a tier; write `paths.tiers_table` and `<metrics_dir>/tiers.json`; print a table."""
     paths, tp = params.paths, params.tier
@@ -120,8 +131,14 @@ def run_tier(params: Params, verbose: bool = True) -> TierSummary:
     group = np.where(ok, group, 9)
     dup = pc.fill_null(t.column("is_duplicate"), False).to_numpy(zero_copy_only=False)
     excluded = exclusions(joined.scored, _strings(t, "score_error"), diff, dup, _strings(t, "duplicate_of"))
+    flagged = content_flags(t, tp.flags)
+    if tp.flagged_content == "exclude":
+        excluded = [f"content:{','.join(f)}" if e is None and f else e for e, f in zip(excluded, flagged, strict=True)]
     ids = np.array(t.column("clip_id").to_pylist())
-    a = assign_arrays(ids, _floats(t, "duration_s"), diff, excluded, quality, group, [m or "" for m in method_col], tp)
+    refine_ok = np.array([not f for f in flagged], dtype=bool)
+    a = assign_arrays(ids, _floats(t, "duration_s"), diff, excluded, quality, group, [m or "" for m in method_col], tp, refine_ok=refine_ok)
+    for i in np.flatnonzero((a.tier > 0) & ~refine_ok):
+        a.reason[i] += f" [content: {', '.join(flagged[i])}: never tier 5 (tier.flagged_content)]"
     phash = section_hash(tp)
     fields = {
         "tier": pa.array(a.tier, pa.int32()),
@@ -138,6 +155,12 @@ def run_tier(params: Params, verbose: bool = True) -> TierSummary:
     t = t.select(TIERS.names).cast(TIERS)
     write_table(t, paths.tiers_table)
     metrics = tier_metrics(t, params, joined, int(a.overflow.sum()))
+    metrics["flagged_content"] = {
+        "rule": tp.flagged_content,
+        "clips": int((~refine_ok).sum()),
+        "by_flag": dict(sorted(Counter(f for fl in flagged for f in fl).items())),
+        "by_tier": {f"tier_{k}": int(((a.tier == k) & ~refine_ok).sum()) for k in ALL_TIERS},
+    }
     write_json(Path(paths.metrics_dir) / "tiers.json", metrics)
     summary = TierSummary(n, metrics["total_hours"], metrics)
     if verbose:

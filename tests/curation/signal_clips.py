@@ -19,7 +19,6 @@ import numpy as np
 from curation.media.cuts import resize_width
 from curation.score.flow import make_dis
 from curation.score.frames import ClipVideo, flow_pair_starts
-from curation.media.cuts import resize_width
 from curation.score.signals import to_grey
 from tests.conftest import ffmpeg
 

