@@ -30,21 +30,31 @@ from curation.engines.chain import ItemState, run_chain, start_states, to_result
 from curation.stage import BatchResult, Row, Stage, StageConfigError
 
 _WORKER_STAGES: list[Stage] = []
+_SETUP_ERROR: str | None = None
+
+
+class WorkerSetupError(RuntimeError):
+    """A stage's setup() failed in a worker (missing weights, a broken model dir ...): the run stops."""
 
 
 def _init_worker(stages: list[Stage], device_counter, gpu_ids: list[int]) -> None:
-    global _WORKER_STAGES
+    global _WORKER_STAGES, _SETUP_ERROR
     if device_counter is not None:  # one GPU per process of a GPU pool
         with device_counter.get_lock():
             slot = device_counter.value
             device_counter.value += 1
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_ids[slot % len(gpu_ids)])
     _WORKER_STAGES = stages
-    for s in stages:
-        s.setup()
+    try:
+        for s in stages:
+            s.setup()
+    except Exception as exc:  # reported by the first batch (a failing initializer would only break the pool)
+        _SETUP_ERROR = f"{', '.join(s.name for s in stages)} worker setup failed: {type(exc).__name__}: {exc}"
 
 
 def _run_segment(states: list[ItemState]) -> list[ItemState]:
+    if _SETUP_ERROR is not None:
+        raise WorkerSetupError(_SETUP_ERROR)
     return run_chain(_WORKER_STAGES, states)
 
 

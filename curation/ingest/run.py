@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.config import Params, section_hash
+from curation.config import EngineParams, Params, section_hash
 from curation.driver import CONTENT, ItemStageSpec, run_items
 from curation.ingest.discover import discover_videos
 from curation.ingest.hash_stage import HASHES, HashStage, hash_error_rows
@@ -186,7 +186,10 @@ def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> Inge
         name="hash", stages=[HashStage()], key="source_path", outputs={"hashes": HASHES}, params_hash="-", version=HASH_VERSION,
         task_columns=["source_path", "path"], error_rows=hash_error_rows, batch_size=HashStage.batch_size, carry_columns=["source_path"],
     )  # fmt: skip
-    hashed = run_items(hash_spec, hash_items, params.engine, paths.store("ingest-hash"), progress=progress)
+    # hashing reads files: one local process is as fast as the disk (a pool would only add its start-up);
+    # on Ray the hashing spreads over the nodes, next to their disks
+    hash_engine = params.engine if params.engine.name == "ray" else EngineParams(name="local", workers=1)
+    hashed = run_items(hash_spec, hash_items, hash_engine, paths.store("ingest-hash"), progress=progress)
     summary.hashed = hashed.processed
     h = hashed.outputs["hashes"]
 

@@ -210,7 +210,7 @@ def sample_times(duration_s: float | None, samples: int) -> list[float]:
     return [(k + 0.5) * duration_s / samples for k in range(samples)]
 
 
-def decode_grey_samples(path: str | Path, times: list[float], size: tuple[int, int], stream_index: int | None, timeout_s: float) -> list[np.ndarray]:
+def decode_grey_samples(path: str | Path, times: list[float], size: tuple[int, int], stream_index: int | None, timeout_s: float, keyframes: bool = False) -> list[np.ndarray]:
     """Grey frames near `times` (seconds from the start), scaled to `size` (w, h), from ONE ffmpeg process.
 
     Each time is a separate input of the same file with an input seek (`-ss` before `-i`): a jump
@@ -219,13 +219,18 @@ def decode_grey_samples(path: str | Path, times: list[float], size: tuple[int, i
     clip with one keyframe then gives the same first frame for every sample, e.g. a fade from
     black).  One process for all samples: process start-up (~60-100 ms here) is paid once.
     Frames that do not decode (a seek past the end) are simply missing from the list.
+
+    `keyframes=True` decodes keyframes only (`-skip_frame nokey`): each sample is the first
+    keyframe at or after its time, one frame of decoding instead of up to a GOP.  On long-GOP
+    sources (x264's default keyframe interval is 250 frames) the GOP method decoded ~half the
+    source for 8 samples: 2.0 CPU-s for a 60-s 720p file, 25 % of its whole ingest.
     """
     w, h = size
     stream = str(stream_index) if stream_index is not None else "v:0"
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-threads", "1"]
     chains = []
     for k, t in enumerate(times):
-        args += (["-ss", f"{t:.6f}"] if t > 0 else []) + ["-i", ffmpeg_url(path)]
+        args += (["-ss", f"{t:.6f}"] if t > 0 else []) + (["-skip_frame", "nokey"] if keyframes else []) + ["-i", ffmpeg_url(path)]
         chains.append(f"[{k}:{stream}]trim=end_frame=1,scale={w}:{h}:flags=area,setsar=1,setpts=PTS-STARTPTS,format=gray[s{k}]")
     graph = ";".join(chains) + ";" + "".join(f"[s{k}]" for k in range(len(times))) + f"concat=n={len(times)}:v=1:a=0[v]"
     args += ["-filter_complex", graph, "-map", "[v]", "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
@@ -251,7 +256,11 @@ def detect_black_bars(path: str | Path, info: MediaInfo, params: BlackBarParams 
         return None
     src = frame_size(info)
     size = analysis_size(src, p.analysis_width)
-    greys = decode_grey_samples(path, sample_times(info.duration_s, p.samples), size, info.video_index, p.timeout_s)
+    times = sample_times(info.duration_s, p.samples)
+    greys = decode_grey_samples(path, times, size, info.video_index, p.timeout_s, keyframes=True)
+    if len({g.tobytes() for g in greys}) < max(p.min_frames, min(len(times), 4)):
+        # few keyframes (a clip with one keyframe gives the same frame for every sample): decode up to each time
+        greys = decode_grey_samples(path, times, size, info.video_index, p.timeout_s)
     bars = combine_bars([frame_bars(g, p) for g in greys], size[1], size[0], p)
     return box_from_bars(bars, size, src) if bars is not None else None
 

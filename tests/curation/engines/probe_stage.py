@@ -97,3 +97,15 @@ class WhereStage(Stage):
         except ImportError:
             pass
         return [{**task, f"{self.name}_pid": os.getpid(), f"{self.name}_cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), f"{self.name}_ray_gpus": gpus, f"{self.name}_node": node}]
+
+
+class BrokenSetupStage(Stage):
+    """setup() fails the way a missing model does."""
+
+    name = "broken-setup"
+
+    def setup(self) -> None:
+        raise FileNotFoundError("no weights in the cache")
+
+    def process(self, task: Row) -> list[Row]:
+        return [task]

@@ -128,3 +128,20 @@ def test_engine_cli_overrides(tmp_path):
         parser.parse_args(["--engine", "spark"])
     with pytest.raises(ParamsError, match="workers"):
         load_params(params_file, overrides=engine_overrides(parser.parse_args(["--workers", "0"])))
+
+
+def test_a_failing_setup_stops_the_run_with_its_reason():
+    """setup() failing in the pool's workers (e.g. missing weights) stops the run at once with the reason,
+    like it does in one process; it is not mistaken for crashing items."""
+    import time
+
+    from curation.engines.local import WorkerSetupError
+
+    from .probe_stage import BrokenSetupStage
+
+    t = time.monotonic()
+    with pytest.raises(WorkerSetupError, match="broken-setup worker setup failed: FileNotFoundError: no weights in the cache"):
+        list(LocalEngine(workers=2).run([BrokenSetupStage()], batches([{"i": i} for i in range(6)], 1)))
+    assert time.monotonic() - t < 60
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        list(LocalEngine(workers=1).run([BrokenSetupStage()], batches([{"i": 0}], 1)))
