@@ -162,6 +162,8 @@ def _load_real(p: ClipModelParams) -> tuple[Any, Any, str]:
     if p.pretrained not in tags:
         shown = ", ".join(tags[:12]) + (" ..." if len(tags) > 12 else "") if tags else "none"
         raise FileNotFoundError(f"{p.pretrained!r} is neither an existing checkpoint file nor an open_clip tag of {p.model} (tags: {shown})")
+    if not p.allow_download and _cached_tag_weights(p) is None:  # fail before building a model (seconds, ~0.6 GB)
+        raise FileNotFoundError(f"the weights of {p.model}/{p.pretrained} are not in the local Hugging Face cache")
     cfg = open_clip.get_pretrained_cfg(p.model, p.pretrained) or {}
     # every open_clip 3.x tag has an `hf_hub` source, which open_clip prefers: forcing the Hub
     # offline makes the load cache-only (no url fallback is attempted when hf_hub is set)
@@ -271,6 +273,50 @@ def _drop_tower(model: Any, keep: str) -> None:
         model.visual = torch.nn.Identity()
 
 
+class _VisionOnly:
+    """A CLIP with its vision tower only (what `encode_frames` calls)."""
+
+    def __new__(cls, visual: Any) -> Any:
+        import torch
+
+        class VisionOnly(torch.nn.Module):
+            def __init__(self, v: Any) -> None:
+                super().__init__()
+                self.visual = v
+
+            def encode_image(self, x: Any, normalize: bool = False) -> Any:
+                out = self.visual(x)
+                return torch.nn.functional.normalize(out, dim=-1) if normalize else out
+
+        return VisionOnly(visual)
+
+
+def _random_vision_tower(p: ClipModelParams) -> tuple[Any, Any]:
+    """(model, preprocess) of a seeded random-init vision tower, built alone: open_clip builds the vision
+    tower first, so its weights equal the full random-init model's (tested), without the text tower's
+    fp32 copy at load (a ViT-B-32 worker peaked ~0.3 GB lower).  (None, None) when open_clip's layout
+    is not the expected one: the caller then builds the full model."""
+    import open_clip
+    import torch
+
+    try:
+        from open_clip.model import _build_vision_tower
+
+        cfg = open_clip.get_model_config(p.model)
+        if not cfg or "vision_cfg" not in cfg:
+            return None, None
+        torch.manual_seed(p.seed)
+        visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], bool(cfg.get("quick_gelu", False)), None)
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+
+        size = cfg["vision_cfg"].get("image_size", 224)
+        preprocess = image_transform_v2(PreprocessCfg(size=(size, size) if isinstance(size, int) else tuple(size)), is_train=False)  # open_clip's defaults for random init
+        return _VisionOnly(visual), preprocess
+    except Exception as exc:  # a private open_clip API: fall back to the full model
+        log.debug("vision-only build unavailable (%s); building the full model", exc)
+        return None, None
+
+
 @contextlib.contextmanager
 def _default_dtype(dtype: Any) -> Iterator[None]:
     import torch
@@ -298,6 +344,8 @@ def load_clip(p: ClipModelParams, tower: str = "both", precision: str | None = N
     dtype = torch.bfloat16 if prec == "bf16" else torch.float32
     with _default_dtype(dtype):  # real weights: the checkpoint's values, whatever the dtype built
         model, preprocess, weights = _resolve(p)
+    if model is None and tower == "vision":  # seeded random init of the vision tower alone
+        model, preprocess = _random_vision_tower(p)
     if model is None:  # seeded random init in fp32 first, so both precisions hold the same weights
         torch.manual_seed(p.seed)
         model, _, preprocess = open_clip.create_model_and_transforms(p.model, pretrained=None, device="cpu")

@@ -91,3 +91,29 @@ def test_an_embedding_does_not_depend_on_its_batch():
         shifted = clip.encode_frames(frames[3:], 4)  # frame 3 now first in its batch
         np.testing.assert_array_equal(together, alone)
         np.testing.assert_array_equal(together[3:], shifted)
+
+
+@pytest.mark.slow
+def test_vision_only_random_init_equals_the_full_model():
+    """Workers build a random-init vision tower alone (less memory at load): same weights, same embeddings
+    as the vision tower of the full seeded random-init model, in fp32 and bf16."""
+    p = ClipModelParams(model="ViT-S-32", pretrained=None, allow_random_init=True, seed=5)
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (80, 144, 3), dtype=np.uint8) for _ in range(3)]
+    for precision in ("fp32", "bf16"):
+        vision, full = load_clip(p, tower="vision", precision=precision), load_clip(p, tower="both", precision=precision)
+        assert type(vision.model).__name__ == "VisionOnly" and vision.weights == full.weights == RANDOM_INIT
+        np.testing.assert_array_equal(vision.encode_frames(frames, 4), full.encode_frames(frames, 4))
+
+
+def test_uncached_tag_is_refused_before_building_a_model():
+    """Offline, a known tag whose weights are not cached fails fast (no model is built to find out)."""
+    import time
+
+    from curation.score.clip_model import weights_label
+
+    t = time.monotonic()
+    with pytest.raises(ClipWeightsUnavailable, match="not in the local Hugging Face cache"):
+        weights_label(ClipModelParams(model="ViT-B-32", pretrained="openai", allow_random_init=False))
+    assert time.monotonic() - t < 20
+    assert weights_label(ClipModelParams(model="ViT-B-32", pretrained="openai", allow_random_init=True)) == (RANDOM_INIT, RANDOM_INIT)
