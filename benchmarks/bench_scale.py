@@ -144,7 +144,13 @@ class SyntheticMeasure(Stage):
             "semantic_change": float(rng.random() * 0.2), "flow_mean": float(rng.random() * 0.3), "flow_p95": float(rng.random() * 0.8),
             "moving_fraction": float(rng.random()), "flow_curve": rng.random(9).astype(np.float32).tolist(), "temporal_noise": float(rng.random() * 0.04),
             "spatial_complexity": float(rng.random() * 0.1), "cuts": 0, "cut_density": 0.0, "sharpness": float(rng.random() * 900),
-            "exposure": float(rng.random()), "thumb_signature": thumb.tolist(), "params_hash": "synthetic",
+            "exposure": float(rng.random()), "thumb_signature": thumb.tolist(),
+            "camera_motion": ["static", "pan_left", "pan_right", "zoom_in", "complex"][i % 5], "camera_motion_confidence": float(rng.random()),
+            "camera_speed": float(rng.random() * 0.2), "object_motion": float(rng.random() * 0.1), "camera_inlier_share": float(rng.random()),
+            "pan_speed": 0.0, "tilt_speed": 0.0, "zoom_speed": 0.0, "rotation_speed": 0.0,
+            "overlay_fraction": 0.03 if i % 7 == 0 else 0.0, "overlay_box": [0.8, 0.05, 0.15, 0.1] if i % 7 == 0 else None,
+            "overlay_boxes": [[0.8, 0.05, 0.15, 0.1]] if i % 7 == 0 else [], "content_flags": ["screen"] if i % 50 == 0 else [],
+            "screen_share": 0.0, "static_share": float(rng.random()), "slide_changes": 0, "params_hash": "synthetic",
         }]  # fmt: skip
 
 
