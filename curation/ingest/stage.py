@@ -27,7 +27,7 @@ from curation.media.blackbars import detect_black_bars
 from curation.stage import Resources, Row, Stage
 
 #: bump when the rows (or clip files) this stage computes change for the same params
-VERSION = "ingest-3"  # 3: black bars cropped before normalizing, crop_box column
+VERSION = "ingest-4"  # 3: black bars cropped before normalizing, crop_box column; 4: black-bar samples from keyframes
 
 
 def reject_row(source_path: str, sha: str | None, reason: str, detail: str, params_hash: str) -> Row:
