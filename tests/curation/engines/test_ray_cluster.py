@@ -5,6 +5,7 @@ local engine.  This is the README's "Run on a Ray cluster" recipe, run as a test
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,9 +30,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-#: `ray start` (Ray >= 2.5x) enables token authentication; drivers and nodes then need
-#: RAY_AUTH_MODE=token (the token itself is ~/.ray/auth_token, made by the head)
-AUTH = {"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+#: `ray start` (Ray >= 2.5x) enables token authentication: drivers and nodes need RAY_AUTH_MODE=token
+#: and the same token; this test gives every process its own fresh token in RAY_AUTH_TOKEN (a real
+#: cluster uses ~/.ray/auth_token, made by `ray get-auth-token --generate` on the head)
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
