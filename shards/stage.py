@@ -385,6 +385,9 @@ def enriched_captions(params: Params, progress: bool = True) -> dict[str, tuple[
 def run_shard(params: Params, progress: bool = True) -> dict[str, Any]:
     """The shard stage with paths from params; returns the manifest."""
     p = params.paths
+    # `shard-text` is a declared (persist) output of the DVC stage: it exists, empty, when
+    # caption.append_signals is off, so `dvc repro` finds every output it was promised.
+    p.store("shard-text").mkdir(parents=True, exist_ok=True)
     return write_shard_set(
         p.tiers_table,
         p.shards_dir,
