@@ -75,7 +75,8 @@ def duplicates(vectors: np.ndarray, order: np.ndarray, method: str, threshold: f
     n = len(vectors)
     dup_of = np.full(n, -1, dtype=np.int64)
     sim = np.full(n, np.nan)
-    valid = ~np.isnan(vectors).any(axis=1) if n else np.zeros(0, bool)
+    # rows without a vector (width 0: every clip failed) are like NaN rows: never compared
+    valid = ~np.isnan(vectors).any(axis=1) if n and np.shape(vectors)[1] else np.zeros(n, bool)
     order = np.asarray([i for i in order if valid[i]], dtype=np.int64)
     if not len(order):
         return dup_of, sim

@@ -1,6 +1,8 @@
+import warnings
+
 import numpy as np
 
-from curation.score.dedup import CLIP_COSINE, THUMBNAIL, find_duplicates
+from curation.score.dedup import CLIP_COSINE, THUMBNAIL, duplicates, find_duplicates
 
 
 def _row(cid, vec, src="a.mp4", start=0.0, key="clip_embedding"):
@@ -34,3 +36,13 @@ def test_block_boundaries_do_not_change_the_result():
     assert {k: v[0] for k, v in full.items()} == {k: v[0] for k, v in small.items()}
     assert all(abs(full[k][1] - small[k][1]) < 1e-6 for k in full)
     assert set(full) == {f"c{i:02d}" for i in range(20, 27)}
+
+
+def test_rows_without_vectors_are_never_duplicates():
+    # every clip failed: the signature column gives vectors of width 0 (no divide-by-zero, no pairs)
+    for method in (THUMBNAIL, CLIP_COSINE):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            dup, sim = duplicates(np.zeros((3, 0), np.float32), np.arange(3), method, 0.9)
+        assert dup.tolist() == [-1, -1, -1]
+        assert np.isnan(sim).all()
