@@ -17,7 +17,8 @@ A per-item stage (ingest, caption, score, ...) declares an `ItemStageSpec`:
 1. takes the store's lock and removes temp files of a killed run;
 2. finds the items whose reuse key is already in the store (`curation.io.part_store`)
    and whose stored rows are still valid (`spec.validate_reused`): they are REUSED;
-3. runs the chain over the rest (the engine yields batches as they complete) and
+3. runs the chain over the rest (largest `cost_column` first when the spec names one;
+   the engine yields batches as they complete) and
    writes each finished batch as one part file, atomically: a SIGKILL at any moment
    loses at most the batches in flight;
 4. assembles each output from the store in input order (then `_seq` within an item),
@@ -67,6 +68,10 @@ class ItemStageSpec:
     batch_size: int = 1  # items per engine batch = per part file
     carry_columns: Sequence[str] = ()  # input columns copied onto every output row (e.g. a renamed source's path)
     validate_reused: Callable[[PartStore, pa.Array], pa.Array] | None = None  # -> reuse keys whose stored rows are stale
+    # an input column of each item's expected cost (a source's bytes): pending items are dispatched
+    # largest first (longest-processing-time-first), so a long item starts early instead of running
+    # alone at the end while the other workers idle.  Outputs are in input order either way.
+    cost_column: str | None = None
 
 
 @dataclass
@@ -121,7 +126,8 @@ def run_items(spec: ItemStageSpec, items: pa.Table, engine: EngineParams, store_
     """Run `spec` over `items` (see the module docstring); returns the assembled outputs and counts."""
     for s in spec.stages:
         s.check()  # configuration errors stop the run before any work
-    missing = [c for c in (spec.key, CONTENT, *spec.task_columns, *spec.carry_columns) if c not in items.column_names]
+    cost = [spec.cost_column] if spec.cost_column else []
+    missing = [c for c in (spec.key, CONTENT, *spec.task_columns, *spec.carry_columns, *cost) if c not in items.column_names]
     if missing:
         raise ValueError(f"stage {spec.name}: input table lacks columns {missing}")
     schema = row_schema(spec.outputs)
@@ -142,6 +148,8 @@ def run_items(spec: ItemStageSpec, items: pa.Table, engine: EngineParams, store_
                 store.compact(pc.filter(reuse, done))  # the stale rows leave the store: the redone items' new rows are the only ones
         pending_mask = pc.invert(done)
         pending = items.filter(pending_mask).append_column("_reuse", pc.filter(reuse, pending_mask))
+        if spec.cost_column and pending.num_rows > 1:  # ties keep input order (the sort is stable): deterministic
+            pending = pending.take(pc.sort_indices(pending, sort_keys=[(spec.cost_column, "descending")]))
         n_pending = pending.num_rows
         errors: list[Row] = []
         nodes: Counter = Counter()

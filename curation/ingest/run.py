@@ -147,6 +147,7 @@ def _stat_sources(raw: Path, sources: list[str], phash: str) -> tuple[pa.Table, 
     rel_ok: list[str] = []
     paths: list[str] = []
     content: list[str] = []
+    sizes: list[int] = []
     rejects: list[Row] = []
     for rel in sources:
         full = raw / rel
@@ -161,7 +162,8 @@ def _stat_sources(raw: Path, sources: list[str], phash: str) -> tuple[pa.Table, 
         rel_ok.append(rel)
         paths.append(str(full.resolve()))
         content.append(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
-    return pa.table({"source_path": rel_ok, "path": paths, CONTENT: content}), rejects
+        sizes.append(st.st_size)
+    return pa.table({"source_path": rel_ok, "path": paths, "bytes": pa.array(sizes, pa.int64()), CONTENT: content}), rejects
 
 
 def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> IngestSummary:
@@ -198,7 +200,8 @@ def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> Inge
     items_rel: list[str] = []
     items_path: list[str] = []
     items_sha: list[str] = []
-    for rel, full, sha, err in zip(h.column("source_path").to_pylist(), hash_items.column("path").to_pylist(), h.column("source_sha256").to_pylist(), h.column("hash_error").to_pylist(), strict=True):
+    items_bytes: list[int] = []
+    for rel, full, size, sha, err in zip(h.column("source_path").to_pylist(), hash_items.column("path").to_pylist(), hash_items.column("bytes").to_pylist(), h.column("source_sha256").to_pylist(), h.column("hash_error").to_pylist(), strict=True):
         if sha is None:
             pre_rejects.append(reject_row(rel, None, "unreadable", f"{rel}: {err}", phash))
         elif sha in first_seen:
@@ -208,8 +211,9 @@ def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> Inge
             items_rel.append(rel)
             items_path.append(full)
             items_sha.append(sha)
+            items_bytes.append(size)
     del first_seen
-    items = pa.table({"source_path": items_rel, "path": items_path, "source_sha256": items_sha, CONTENT: items_sha})
+    items = pa.table({"source_path": items_rel, "path": items_path, "source_sha256": items_sha, "bytes": pa.array(items_bytes, pa.int64()), CONTENT: items_sha})
 
     def internal_error(task: Row, error: str) -> list[Row]:
         return [reject_row(task["source_path"], task["source_sha256"], "internal_error", error.strip()[-1000:], phash)]
@@ -218,6 +222,7 @@ def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> Inge
         name="ingest", stages=[IngestStage(ing, params.cuts, paths.clips_dir, phash)], key="source_path", outputs={"clips": CLIPS, "rejects": REJECTS},
         params_hash=phash, version=VERSION, task_columns=["source_path", "path", "source_sha256"], error_rows=internal_error,
         batch_size=IngestStage.batch_size, carry_columns=["source_path"], validate_reused=_stale_clip_rows(clips_dir),
+        cost_column="bytes",  # the biggest sources start first: a 2-hour film never runs alone at the end
     )  # fmt: skip
     run = run_items(spec, items, params.engine, paths.store("ingest"), progress=progress)
     summary.processed, summary.reused, summary.nodes_note, summary.nodes = run.processed, run.reused, run.nodes_note(), dict(run.nodes)

@@ -97,3 +97,32 @@ def test_stale_rows_are_redone_and_replaced(folder, tmp_path):
     run = run_items(s, items(folder, names), EngineParams(workers=1), store, progress=False)
     assert (run.processed, run.reused) == (1, 2)
     assert run.outputs["sizes"].num_rows == 3  # the redone item is there once, not twice
+
+
+class RecordOrder(HashLines):
+    """HashLines that notes the order items are processed in (in this process: one worker)."""
+
+    seen: list[str] = []
+
+    def process(self, task: Row) -> list[Row]:
+        RecordOrder.seen.append(task["name"])
+        return super().process(task)
+
+
+def test_cost_column_dispatches_the_largest_items_first_and_keeps_input_order(folder, tmp_path):
+    names = [f"f{i}.txt" for i in range(9)]  # f{i} has i+1 lines: the last is the largest
+    t = items(folder, names).append_column("bytes", pa.array([5, 10, 10, 1, 30, 2, 10, 7, 3], pa.int64()))
+    s = spec()
+    s.stages, s.cost_column = [RecordOrder()], "bytes"
+    RecordOrder.seen = []
+    run = run_items(s, t, EngineParams(workers=1), tmp_path / "store", progress=False)
+    # largest first; equal costs (f1, f2, f6) keep input order
+    assert RecordOrder.seen == ["f4.txt", "f1.txt", "f2.txt", "f6.txt", "f7.txt", "f0.txt", "f8.txt", "f5.txt", "f3.txt"]
+    assert run.outputs["sizes"].column("name").to_pylist() == names
+    assert run.outputs["sizes"].column("lines").to_pylist() == list(range(1, 10))
+    # the same bytes as a run in input order
+    plain = run_items(spec(), items(folder, names), EngineParams(workers=1), tmp_path / "store2", progress=False)
+    assert run.outputs["sizes"].equals(plain.outputs["sizes"])
+    s.cost_column = "nope"
+    with pytest.raises(ValueError, match="nope"):
+        run_items(s, t, EngineParams(workers=1), tmp_path / "store3", progress=False)
