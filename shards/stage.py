@@ -355,6 +355,7 @@ def enriched_captions(params: Params, progress: bool = True) -> dict[str, tuple[
     from curation.caption.embed_stage import TEXT_EMBEDDINGS, VERSION, TextEmbedStage, text_sha256
     from curation.caption.enrich import append_signals, motion_level
     from curation.driver import CONTENT, ItemStageSpec, run_items
+    from curation.engines import light_engine
     from curation.score.combine import vectors
 
     cp = params.caption
@@ -374,7 +375,7 @@ def enriched_captions(params: Params, progress: bool = True) -> dict[str, tuple[
         params_hash=section_hash(cp.text_encoder), version=VERSION, task_columns=["text_sha256", "text"], batch_size=TextEmbedStage.batch_size,
         error_rows=lambda task, err: [{"text_sha256": task["text_sha256"], "text_embedding": None, "text_encoder": None}],
     )  # fmt: skip
-    run = run_items(spec, pa.table({"text_sha256": shas, "text": distinct, CONTENT: shas}), params.engine, params.paths.store("shard-text"), progress=progress)
+    run = run_items(spec, pa.table({"text_sha256": shas, "text": distinct, CONTENT: shas}), light_engine(params.engine, spec.stages), params.paths.store("shard-text"), progress=progress)
     out_t = run.outputs["texts"]
     vecs = vectors(out_t.column("text_embedding"))
     by_sha = {sha: vecs[i] for i, sha in enumerate(out_t.column("text_sha256").to_pylist()) if not np.isnan(vecs[i]).any()}

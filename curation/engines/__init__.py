@@ -9,7 +9,8 @@ cluster, `curation.engines.ray_engine.RayEngine`, needs the ``ray`` extra).  Bot
 * give each declared `Resources` its own pool (GPU stages on GPU workers);
 * yield one `BatchResult` per batch as batches complete (not in input order).
 
-The per-item stage driver (`curation.driver.run_items`) is the usual caller.  Pipelines
+The per-item stage driver (`curation.driver.run_items`) is the usual caller; `light_engine`
+picks the engine of a light side step (in-process on the local engine).  Pipelines
 expose the engine on their command line with two helpers::
 
     add_engine_arguments(parser)                     # --engine, --workers, --gpus, --ray-address
@@ -40,6 +41,16 @@ def make_engine(engine: EngineParams) -> Engine:
     from curation.engines.local import LocalEngine
 
     return LocalEngine(workers=engine.workers, gpus=engine.gpus)
+
+
+def light_engine(engine: EngineParams, stages: Sequence[Stage]) -> EngineParams:
+    """The engine for a light step that a stage runs beside its main one (hashing files, embedding
+    the distinct caption texts): on the local engine a CPU-only chain runs in the calling process,
+    where a process pool would cost more to start (each worker imports torch and loads a model) and
+    tear down than the work itself; a GPU chain keeps its GPU pool and Ray keeps its cluster."""
+    if engine.name == "local" and not any(s.resources.uses_gpu for s in stages):
+        return engine.model_copy(update={"workers": 1})
+    return engine
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -28,8 +28,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.config import EngineParams, Params, section_hash
+from curation.config import Params, section_hash
 from curation.driver import CONTENT, ItemStageSpec, run_items
+from curation.engines import light_engine
 from curation.ingest.discover import discover_videos
 from curation.ingest.hash_stage import HASHES, HashStage, hash_error_rows
 from curation.ingest.hash_stage import VERSION as HASH_VERSION
@@ -190,8 +191,7 @@ def run_ingest(params: Params, progress: bool = True, echo: bool = True) -> Inge
     )  # fmt: skip
     # hashing reads files: one local process is as fast as the disk (a pool would only add its start-up);
     # on Ray the hashing spreads over the nodes, next to their disks
-    hash_engine = params.engine if params.engine.name == "ray" else EngineParams(name="local", workers=1)
-    hashed = run_items(hash_spec, hash_items, hash_engine, paths.store("ingest-hash"), progress=progress)
+    hashed = run_items(hash_spec, hash_items, light_engine(params.engine, hash_spec.stages), paths.store("ingest-hash"), progress=progress)
     summary.hashed = hashed.processed
     h = hashed.outputs["hashes"]
 

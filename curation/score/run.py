@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from curation.config import Params, section_hash
 from curation.driver import CONTENT, ItemStageSpec, run_items
+from curation.engines import light_engine
 from curation.io.atomic import write_json
 from curation.io.tables import read_table, write_table
 from curation.labels import RANDOM_INIT
@@ -109,12 +110,14 @@ def _text_embeddings(params: Params, captions: list[str | None], weights: str, p
     items = pa.table({"text_sha256": shas, "text": texts, CONTENT: shas})
     sp = params.score
     spec = ItemStageSpec(
-        name="score-text", stages=[ClipTextStage(sp.clip, weights, precision)], key="text_sha256", outputs={"texts": CLIP_TEXT},
+        name="score-text", stages=[ClipTextStage(sp.clip, weights, precision, threads=sp.threads or _cpu_count())], key="text_sha256", outputs={"texts": CLIP_TEXT},
         params_hash=stable_hash({"clip": section_hash(sp.clip, exclude={"sample_fps", "max_frames"}), "weights": weights, "precision": precision}),
         version=TEXT_VERSION, task_columns=["text_sha256", "text"], batch_size=ClipTextStage.batch_size,
         error_rows=lambda task, err: [{"text_sha256": task["text_sha256"], "clip_text_embedding": None}],
     )  # fmt: skip
-    run = run_items(spec, items, params.engine, params.paths.store("score-text"), progress=progress)
+    # in this process on the local CPU engine (light_engine): a pool would import torch and build the
+    # text tower in every worker, then tear down, for what is seconds of work
+    run = run_items(spec, items, light_engine(params.engine, spec.stages), params.paths.store("score-text"), progress=progress)
     t = run.outputs["texts"]
     vecs = vectors(t.column("clip_text_embedding"))
     return {sha: vecs[i] for i, sha in enumerate(t.column("text_sha256").to_pylist()) if not np.isnan(vecs[i]).any()}, run

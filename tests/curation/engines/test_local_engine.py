@@ -145,3 +145,18 @@ def test_a_failing_setup_stops_the_run_with_its_reason():
     assert time.monotonic() - t < 60
     with pytest.raises(FileNotFoundError, match="no weights"):
         list(LocalEngine(workers=1).run([BrokenSetupStage()], batches([{"i": 0}], 1)))
+
+
+def test_light_engine_runs_cpu_chains_in_this_process_and_keeps_gpu_and_ray():
+    from curation.config import EngineParams
+    from curation.engines import light_engine, make_engine
+
+    local = EngineParams(name="local", workers=4, gpus=2)
+    cpu, gpu = WhereStage("cpu", Resources(cpus=1)), WhereStage("gpu", Resources(cpus=1, gpus=1))
+    light = light_engine(local, [cpu])
+    assert light == EngineParams(name="local", workers=1, gpus=2)
+    rows = [r.rows[0] for r in collect(make_engine(light), [cpu], [{"i": i} for i in range(3)])]
+    assert {r["cpu_pid"] for r in rows} == {os.getpid()}  # no pool
+    assert light_engine(local, [cpu, gpu]) == local  # a GPU chain keeps its GPU pool
+    ray = EngineParams(name="ray", workers=4, ray_address="auto")
+    assert light_engine(ray, [cpu]) == ray
