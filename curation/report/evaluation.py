@@ -14,12 +14,12 @@ Every string from these files is escaped; numbers are formatted, never trusted a
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from curation.report.html_page import esc
+from curation.report.load import read_json_file
 
 TIER_KEYS = ("1", "2", "3", "4", "5")
 ORDER_COLORS = {"curriculum": "#2e7d32", "shuffled": "#1f5fa8", "reversed": "#c0392b"}
@@ -27,16 +27,8 @@ ORDER_COLORS = {"curriculum": "#2e7d32", "shuffled": "#1f5fa8", "reversed": "#c0
 
 def load_json(path: str | Path | None) -> dict[str, Any] | None:
     """The parsed file, None when there is none; an unreadable file becomes {"error": ...}."""
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {"error": f"unreadable: {type(exc).__name__}: {exc}"}
-    return data if isinstance(data, dict) else {"error": "not a JSON object"}
+    data = read_json_file(path)
+    return data if data is None or isinstance(data, dict) else {"error": "not a JSON object"}
 
 
 def _f(x: Any, fmt: str = "{:.4f}") -> str:

@@ -235,6 +235,13 @@ def _read_json(path: Path) -> Any:
         return {"error": f"unreadable: {type(exc).__name__}: {exc}"}
 
 
+def read_json_file(path: str | Path | None) -> Any:
+    """The parsed file; None when there is none; an unreadable file becomes {"error": ...}."""
+    if path is None or not Path(path).is_file():
+        return None
+    return _read_json(Path(path))
+
+
 def load_stage_metrics(metrics_dir: str | Path | None) -> dict[str, Any]:
     """Top-level metrics/*.json of the other stages, keyed by file stem, sorted."""
     if metrics_dir is None:
@@ -251,13 +258,8 @@ def load_stage_metrics(metrics_dir: str | Path | None) -> dict[str, Any]:
 
 
 def load_shard_manifest(path: str | Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.is_file():
-        return None
-    data = _read_json(p)
-    return data if isinstance(data, dict) else {"manifest": data}
+    data = read_json_file(path)
+    return data if data is None or isinstance(data, dict) else {"manifest": data}
 
 
 def load_inputs(
