@@ -233,6 +233,18 @@ def _half_done(stage: str, total: int) -> Callable[[Path], bool]:
     return lambda project: _stored(project, stage) >= total // 2
 
 
+def _assert_rerun_resumes(project: Path, clean_run: Path, stage: str, total: int) -> None:
+    """`project` was killed with about half of `stage`'s `total` items stored: a re-run processes
+    exactly the items not in the store and ends byte-identical to the clean run, without temps."""
+    done = _stored(project, stage)
+    assert total // 2 <= done < total
+    (project / "repro.log").unlink()
+    assert _repro(project) is False
+    assert _counts(project, stage) == (total - done, done)
+    assert _digests(project) == _digests(clean_run)
+    assert not _temps(project)
+
+
 def test_sigkill_mid_ingest_then_rerun_matches_clean_run(clean_run, raw_corpus, tmp_path_factory):
     """Killed with about half of the sources ingested: the re-run processes exactly the sources
     not in the store (nothing persisted is redone) and the outputs are byte-identical."""
@@ -240,13 +252,7 @@ def test_sigkill_mid_ingest_then_rerun_matches_clean_run(clean_run, raw_corpus, 
     total = _items(clean_run, "ingest")
     assert _repro(project, kill_when=_half_done("ingest", total)) is True
     assert not (project / "data" / "clips.parquet").exists(), "killed too late: ingest had finished"
-    done = _stored(project, "ingest")
-    assert total // 2 <= done < total
-    (project / "repro.log").unlink()
-    assert _repro(project) is False
-    assert _counts(project, "ingest") == (total - done, done)
-    assert _digests(project) == _digests(clean_run)
-    assert not _temps(project)
+    _assert_rerun_resumes(project, clean_run, "ingest", total)
 
 
 def _copy_run(src: Path, dest: Path) -> Path:
@@ -268,13 +274,7 @@ def test_sigkill_mid_score_then_rerun_matches_clean_run(clean_run, raw_corpus, t
         p = project / rel
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     assert _repro(project, kill_when=_half_done("score", total)) is True
-    done = _stored(project, "score")
-    assert total // 2 <= done < total
-    (project / "repro.log").unlink()
-    assert _repro(project) is False
-    assert _counts(project, "score") == (total - done, done)
-    assert _digests(project) == _digests(clean_run)
-    assert not _temps(project)
+    _assert_rerun_resumes(project, clean_run, "score", total)
 
 
 def test_one_new_video_then_new_weights_redo_only_what_changed(clean_run, raw_corpus, tmp_path_factory):

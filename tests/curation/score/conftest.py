@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.curation import signal_clips as sc
 from tests.curation.score.corpus import build_corpus
 
 _CACHE: dict = {}
@@ -16,6 +17,18 @@ def scored(tmp_path_factory):
         summary = run_score(corpus.params, progress=False)
         _CACHE["scored"] = (corpus, summary)
     return _CACHE["scored"]
+
+
+@pytest.fixture(scope="session")
+def texture(tmp_path_factory):
+    """The blob texture the signal tests pan, zoom, scroll and overlay (made once per session)."""
+    return sc.texture_png(tmp_path_factory.mktemp("signals") / "texture.png")
+
+
+@pytest.fixture(scope="session")
+def real_picture(tmp_path_factory, shared_media):
+    """A real landscape (frame 0 of car-turn.mp4: mountains, trees, a road), 960 px wide."""
+    return sc.frame_png(tmp_path_factory.mktemp("signals_real") / "car_turn.png", shared_media / "car-turn.mp4")
 
 
 @pytest.fixture(scope="session")

@@ -67,17 +67,6 @@ def test_meter_without_pairs_has_no_label():
 
 
 # ------------------------------------------------------------------ clips with a known camera move
-@pytest.fixture(scope="module")
-def texture(tmp_path_factory):
-    return sc.texture_png(tmp_path_factory.mktemp("camera") / "texture.png")
-
-
-@pytest.fixture(scope="module")
-def real_picture(tmp_path_factory, shared_media):
-    """A real landscape (frame 0 of car-turn.mp4: mountains, trees, a road), 960 px wide."""
-    return sc.frame_png(tmp_path_factory.mktemp("camera_real") / "car_turn.png", shared_media / "car-turn.mp4")
-
-
 def measure(path, params: CameraParams | None = None) -> tuple[dict, list]:
     meter = CameraMotionMeter(FPS, params)
     fits = [(i, meter.add(flow, first)) for i, first, _, flow in sc.iter_flow(path)]

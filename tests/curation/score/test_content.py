@@ -49,11 +49,6 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("content")
 
 
-@pytest.fixture(scope="module")
-def texture(root):
-    return sc.texture_png(root / "texture.png")
-
-
 def test_chromium_settings_page_scrolled_is_screen(root, tmp_path):
     shot = sc.chromium_screenshot(root / "settings.png")
     if shot is None:

@@ -29,11 +29,6 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("measure")
 
 
-@pytest.fixture(scope="module")
-def texture(root):
-    return sc.texture_png(root / "texture.png")
-
-
 def measure(stage, path) -> dict:
     row = stage.measure(path, {"fps": float(sc.FPS)})
     row.pop(FRAMES)

@@ -37,16 +37,6 @@ def assert_near(box, truth, tol: float = 3.0):
     assert abs(x - tx) <= tol and abs(y - ty) <= tol and abs(x + w - tx - tw) <= tol and abs(y + h - ty - th) <= tol, (px(box), truth)
 
 
-@pytest.fixture(scope="module")
-def texture(tmp_path_factory):
-    return sc.texture_png(tmp_path_factory.mktemp("overlay") / "texture.png")
-
-
-@pytest.fixture(scope="module")
-def real_picture(tmp_path_factory, shared_media):
-    return sc.frame_png(tmp_path_factory.mktemp("overlay_real") / "car_turn.png", shared_media / "car-turn.mp4")
-
-
 def logo_area() -> float:
     return sc.LOGO_BOX[2] * sc.LOGO_BOX[3] / (sc.W * sc.H)
 
